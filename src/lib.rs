@@ -1,0 +1,2 @@
+//! ferrokv: a distributed key-value store that speaks etcd's v3 API.
+pub mod pb;
