@@ -1,2 +1,30 @@
-//! ferrokv: a distributed key-value store that speaks etcd's v3 API.
+//! ferrokv: a distributed, reliable key-value store that speaks etcd's v3 API.
+//!
+//! # Map of the code
+//! Everything that *decides* lives in a pure core; actors only carry effects out
+//! (see `docs/architecture.md`).
+//!
+//! | module | what it is | actor |
+//! |---|---|---|
+//! | [`raft`] | hand-written Raft: `RawNode` (step/tick/propose/ready/advance), log, progress, quorum | `RaftActor` |
+//! | [`log`] | the durable Raft log + hard state in fjall, checksummed, group-committed fsync | `LogActor` |
+//! | [`mvcc`] | revisions, key generations, the tree index, Range/Put/DeleteRange/Txn/Compact | `StoreActor` |
+//! | [`peer`] | Raft messages between members over a tonic stream per peer | `PeerLink` |
+//! | [`api`] | etcd's gRPC services: validation, proposals, read index, error texts | – |
+//! | [`cluster`] | the member table behind `MemberList` | – |
+//! | [`storage`] | the fjall database shared by log and store, keyspace names, checksums | – |
+//! | [`config`] | etcd-compatible flags and `ETCD_*` environment variables | – |
+//! | [`server`] | start-up: identity check, restore, actor system, gRPC servers | – |
+//! | [`pb`] | code generated from `proto/` | – |
+
+pub mod api;
+pub mod cluster;
+pub mod config;
+pub mod log;
+pub mod logging;
+pub mod mvcc;
 pub mod pb;
+pub mod peer;
+pub mod raft;
+pub mod server;
+pub mod storage;

@@ -1,0 +1,51 @@
+//! `etcdserverpb.Cluster`: MemberList from the member table; membership changes answer
+//! `Unimplemented` until joint consensus is wired in.
+
+use super::{Api, error};
+use crate::mvcc::actor::GetStatus;
+use crate::pb::etcdserverpb::{
+    Member, MemberListRequest, MemberListResponse, cluster_server::Cluster,
+};
+use tonic::{Request, Response, Status};
+
+/// The Cluster service; see the module docs.
+pub struct ClusterService {
+    api: Api,
+}
+
+impl ClusterService {
+    /// Serves Cluster through `api`.
+    pub fn new(api: Api) -> Self {
+        Self { api }
+    }
+}
+
+#[tonic::async_trait]
+impl Cluster for ClusterService {
+    async fn member_list(
+        &self,
+        _: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
+        let store = self
+            .api
+            .store()
+            .send(GetStatus)
+            .await
+            .map_err(|_| error::stopped())?;
+        let members = store
+            .members
+            .into_iter()
+            .map(|m| Member {
+                id: m.id,
+                name: m.name,
+                peer_ur_ls: m.peer_urls,
+                client_ur_ls: m.client_urls,
+                is_learner: false,
+            })
+            .collect();
+        Ok(Response::new(MemberListResponse {
+            header: Some(self.api.header(store.revision)),
+            members,
+        }))
+    }
+}

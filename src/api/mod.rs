@@ -1,0 +1,214 @@
+//! The etcd v3 gRPC services (tonic). Handlers validate, then either propose through the
+//! `RaftActor` and await the `StoreActor`'s apply result, or read through a read index.
+//! Services not written yet answer `Unimplemented` (generated default stubs), never hang.
+
+pub mod cluster;
+pub mod error;
+pub mod kv;
+pub mod maintenance;
+pub mod validate;
+
+use crate::mvcc::ApplyOutcome;
+use crate::mvcc::actor::{CancelWait, LocalRange, RegisterWait, StoreActor};
+use crate::pb::etcdserverpb::{RangeRequest, RangeResponse, ResponseHeader};
+use crate::pb::peerpb::{InternalRequest, internal_request};
+use crate::raft::actor::{Propose, RaftActor, RaftStatus, ReadIndex};
+use actix::Addr;
+use prost::Message as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+use tonic::Status;
+
+/// What every service handler needs: actor addresses, ids and limits. Cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    raft: Addr<RaftActor>,
+    store: Addr<StoreActor>,
+    raft_status: watch::Receiver<RaftStatus>,
+    cluster_id: u64,
+    member_id: u64,
+    /// `--max-request-bytes`: largest encoded proposal accepted, bytes.
+    max_request_bytes: usize,
+    /// `--max-txn-ops`.
+    max_txn_ops: usize,
+    /// How long a proposal or read may wait before "etcdserver: request timed out".
+    request_timeout: Duration,
+    next_request_id: AtomicU64,
+    db: fjall::Database,
+}
+
+/// Parameters of [`Api::new`].
+pub struct ApiConfig {
+    /// This member's id.
+    pub member_id: u64,
+    /// The cluster's id.
+    pub cluster_id: u64,
+    /// `--max-request-bytes`, bytes.
+    pub max_request_bytes: usize,
+    /// `--max-txn-ops`.
+    pub max_txn_ops: usize,
+    /// Proposal/read deadline (etcd: 5 s + 2 × election timeout).
+    pub request_timeout: Duration,
+}
+
+impl Api {
+    /// Builds the shared handler state.
+    pub fn new(
+        raft: Addr<RaftActor>,
+        store: Addr<StoreActor>,
+        raft_status: watch::Receiver<RaftStatus>,
+        db: fjall::Database,
+        config: ApiConfig,
+    ) -> Self {
+        // Request ids must be unique across members and restarts: the member id's low 16 bits
+        // on top, the start time in ms shifted left 8 bits below, then a counter.
+        let start_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let first_id = ((config.member_id & 0xffff) << 48) | ((start_ms << 8) & ((1 << 48) - 1));
+        Self {
+            inner: Arc::new(Inner {
+                raft,
+                store,
+                raft_status,
+                cluster_id: config.cluster_id,
+                member_id: config.member_id,
+                max_request_bytes: config.max_request_bytes,
+                max_txn_ops: config.max_txn_ops,
+                request_timeout: config.request_timeout,
+                next_request_id: AtomicU64::new(first_id),
+                db,
+            }),
+        }
+    }
+
+    /// A response header for `revision` (etcd fills cluster_id, member_id, revision, raft_term).
+    pub fn header(&self, revision: i64) -> ResponseHeader {
+        ResponseHeader {
+            cluster_id: self.inner.cluster_id,
+            member_id: self.inner.member_id,
+            revision,
+            raft_term: self.inner.raft_status.borrow().term,
+        }
+    }
+
+    /// Proposes `request` through Raft and waits until this member has applied it.
+    ///
+    /// Errors: "etcdserver: request is too large" when the encoded entry exceeds
+    /// `--max-request-bytes`; "etcdserver: no leader"; "etcdserver: request timed out";
+    /// the apply's MVCC error mapped by [`error::mvcc`].
+    pub async fn propose(&self, request: internal_request::Request) -> Result<ApplyOutcome, Status> {
+        let id = self.inner.next_request_id.fetch_add(1, Ordering::Relaxed);
+        let data = InternalRequest {
+            id,
+            request: Some(request),
+        }
+        .encode_to_vec();
+        if data.len() > self.inner.max_request_bytes {
+            return Err(error::request_too_large());
+        }
+        let waiter = self
+            .inner
+            .store
+            .send(RegisterWait { id })
+            .await
+            .map_err(|_| error::stopped())?;
+        let cancel = || self.inner.store.do_send(CancelWait { id });
+        match self.inner.raft.send(Propose { data }).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                cancel();
+                return Err(error::propose(e));
+            }
+            Err(_) => {
+                cancel();
+                return Err(error::stopped());
+            }
+        }
+        match tokio::time::timeout(self.inner.request_timeout, waiter).await {
+            Ok(Ok(result)) => result.map_err(error::mvcc),
+            Ok(Err(_)) => Err(error::stopped()),
+            Err(_) => {
+                cancel();
+                Err(error::timed_out())
+            }
+        }
+    }
+
+    /// Serves a Range: `serializable` reads answer from local state at once; others wait for
+    /// a read index from the leader and for this member to apply through it (linearizable,
+    /// Raft thesis §6.4).
+    pub async fn range(&self, request: RangeRequest) -> Result<RangeResponse, Status> {
+        let min_applied_index = if request.serializable {
+            0
+        } else {
+            self.read_index().await?
+        };
+        let (reply, answer) = oneshot::channel();
+        self.inner.store.do_send(LocalRange {
+            request,
+            min_applied_index,
+            reply,
+        });
+        match tokio::time::timeout(self.inner.request_timeout, answer).await {
+            Ok(Ok(result)) => result.map_err(error::mvcc),
+            Ok(Err(_)) => Err(error::stopped()),
+            Err(_) => Err(error::timed_out()),
+        }
+    }
+
+    async fn read_index(&self) -> Result<u64, Status> {
+        let waiter = self
+            .inner
+            .raft
+            .send(ReadIndex)
+            .await
+            .map_err(|_| error::stopped())?
+            .map_err(error::propose)?;
+        match tokio::time::timeout(self.inner.request_timeout, waiter).await {
+            Ok(Ok(result)) => result.map_err(error::propose),
+            Ok(Err(_)) => Err(error::stopped()),
+            Err(_) => Err(error::timed_out()),
+        }
+    }
+
+    /// `--max-txn-ops`.
+    pub fn max_txn_ops(&self) -> usize {
+        self.inner.max_txn_ops
+    }
+
+    /// The Raft status as last published.
+    pub fn raft_status(&self) -> RaftStatus {
+        self.inner.raft_status.borrow().clone()
+    }
+
+    /// The StoreActor, for status queries.
+    pub fn store(&self) -> &Addr<StoreActor> {
+        &self.inner.store
+    }
+
+    /// This member's id.
+    pub fn member_id(&self) -> u64 {
+        self.inner.member_id
+    }
+
+    /// Bytes the member's database occupies on disk.
+    pub fn db_size_bytes(&self) -> i64 {
+        self.inner.db.disk_space().unwrap_or(0) as i64
+    }
+}
+
+/// Services not built yet: every RPC answers `Unimplemented` (generated default stubs).
+pub struct Unimplemented;
+
+impl crate::pb::etcdserverpb::watch_server::Watch for Unimplemented {}
+impl crate::pb::etcdserverpb::lease_server::Lease for Unimplemented {}
+impl crate::pb::etcdserverpb::auth_server::Auth for Unimplemented {}
+impl crate::pb::v3lockpb::lock_server::Lock for Unimplemented {}
+impl crate::pb::v3electionpb::election_server::Election for Unimplemented {}

@@ -1,0 +1,216 @@
+//! `StoreActor`: applies committed Raft entries to the MVCC store, in log order, and answers
+//! reads.
+//!
+//! It runs on an arbiter of its own so applying (fjall writes) never stalls the `RaftActor`.
+//! The gRPC call that proposed an entry waits on a [`Waiter`] registered here under the
+//! entry's request id; the member that applies the entry with that id answers it. Reads that
+//! need a read index wait here until `applied_index` reaches it (Raft thesis §6.4).
+
+use crate::cluster::{Member, Members};
+use crate::mvcc::{ApplyOutcome, Kv, MvccError, Request};
+use crate::pb::etcdserverpb::{RangeRequest, RangeResponse};
+use crate::pb::peerpb::{InternalRequest, internal_request};
+use crate::raft::Entry;
+use actix::prelude::*;
+use prost::Message as _;
+use std::collections::BTreeMap;
+use tokio::sync::oneshot;
+
+/// The result a proposer waits for.
+pub type ApplyResult = Result<ApplyOutcome, MvccError>;
+/// The receiving end a proposer awaits.
+pub type Waiter = oneshot::Receiver<ApplyResult>;
+type RangeReply = oneshot::Sender<Result<RangeResponse, MvccError>>;
+
+/// Owns the MVCC store and the member table; see the module docs.
+pub struct StoreActor {
+    kv: Kv,
+    members: Members,
+    /// Index of the last entry applied (no-ops and member attributes included).
+    applied_index: u64,
+    waiters: BTreeMap<u64, oneshot::Sender<ApplyResult>>,
+    /// Reads parked until `applied_index` reaches their read index, keyed by that index.
+    parked_reads: BTreeMap<u64, Vec<(RangeRequest, RangeReply)>>,
+}
+
+impl StoreActor {
+    /// Wraps an opened store; `applied_index` starts at the store's own.
+    pub fn new(kv: Kv, members: Members) -> Self {
+        let applied_index = kv.applied_index();
+        Self {
+            kv,
+            members,
+            applied_index,
+            waiters: BTreeMap::new(),
+            parked_reads: BTreeMap::new(),
+        }
+    }
+
+    fn apply(&mut self, entry: Entry) {
+        if entry.index <= self.applied_index && entry.index <= self.kv.applied_index() {
+            return; // replayed at restart: already in the store
+        }
+        self.applied_index = self.applied_index.max(entry.index);
+        if entry.data.is_empty() {
+            return; // a new leader's no-op
+        }
+        let request = match InternalRequest::decode(entry.data.as_slice()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(index = entry.index, "undecodable log entry skipped: {e}");
+                return;
+            }
+        };
+        let op = match request.request {
+            Some(internal_request::Request::Put(r)) => Request::Put(r),
+            Some(internal_request::Request::DeleteRange(r)) => Request::DeleteRange(r),
+            Some(internal_request::Request::Txn(r)) => Request::Txn(r),
+            Some(internal_request::Request::Compaction(r)) => Request::Compaction(r),
+            Some(internal_request::Request::Range(r)) => Request::Range(r),
+            Some(internal_request::Request::MemberAttributes(a)) => {
+                if let Err(e) = self.members.publish(a.member_id, a.name, a.client_urls) {
+                    fatal(&e.to_string());
+                }
+                return;
+            }
+            None => return,
+        };
+        let result = self.kv.apply(entry.index, &op);
+        if let Err(MvccError::Storage(e)) = &result {
+            fatal(&e.to_string());
+        }
+        if let Some(waiter) = self.waiters.remove(&request.id) {
+            let _ = waiter.send(result);
+        }
+    }
+
+    fn serve_parked_reads(&mut self) {
+        while let Some(entry) = self.parked_reads.first_entry() {
+            if *entry.key() > self.applied_index {
+                break;
+            }
+            for (req, reply) in entry.remove() {
+                let _ = reply.send(self.kv.range(&req));
+            }
+        }
+    }
+}
+
+/// Applying failed on disk: the member stops rather than diverge from its peers.
+fn fatal(e: &str) -> ! {
+    tracing::error!("fatal: cannot apply to the MVCC store: {e}");
+    std::process::exit(1);
+}
+
+impl Actor for StoreActor {
+    type Context = Context<Self>;
+}
+
+/// Committed entries, in log order (from the `RaftActor`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplyCommitted {
+    /// Entries to apply; indexes rise by one.
+    pub entries: Vec<Entry>,
+}
+
+impl Handler<ApplyCommitted> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ApplyCommitted, _: &mut Context<Self>) {
+        for entry in msg.entries {
+            self.apply(entry);
+        }
+        self.serve_parked_reads();
+    }
+}
+
+/// Register interest in the result of the request with this id, before proposing it.
+#[derive(Message)]
+#[rtype(result = "Waiter")]
+pub struct RegisterWait {
+    /// The `InternalRequest.id` about to be proposed.
+    pub id: u64,
+}
+
+impl Handler<RegisterWait> for StoreActor {
+    type Result = MessageResult<RegisterWait>;
+
+    fn handle(&mut self, msg: RegisterWait, _: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.insert(msg.id, tx);
+        MessageResult(rx)
+    }
+}
+
+/// Forget a waiter whose caller gave up (timeout, proposal refused).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelWait {
+    /// The request id registered with [`RegisterWait`].
+    pub id: u64,
+}
+
+impl Handler<CancelWait> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CancelWait, _: &mut Context<Self>) {
+        self.waiters.remove(&msg.id);
+    }
+}
+
+/// A Range served locally once `applied_index ≥ min_applied_index` (0 = at once: a
+/// serializable read).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LocalRange {
+    /// The request, already validated.
+    pub request: RangeRequest,
+    /// Read index to wait for.
+    pub min_applied_index: u64,
+    /// Where the answer goes.
+    pub reply: RangeReply,
+}
+
+impl Handler<LocalRange> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: LocalRange, _: &mut Context<Self>) {
+        if msg.min_applied_index <= self.applied_index {
+            let _ = msg.reply.send(self.kv.range(&msg.request));
+        } else {
+            self.parked_reads
+                .entry(msg.min_applied_index)
+                .or_default()
+                .push((msg.request, msg.reply));
+        }
+    }
+}
+
+/// Store facts for `Maintenance.Status` and `Cluster.MemberList`.
+#[derive(Clone, Debug)]
+pub struct StoreStatus {
+    /// Current store revision.
+    pub revision: i64,
+    /// Index of the last applied entry.
+    pub applied_index: u64,
+    /// Members, ordered by id.
+    pub members: Vec<Member>,
+}
+
+/// Ask for a [`StoreStatus`].
+#[derive(Message)]
+#[rtype(result = "StoreStatus")]
+pub struct GetStatus;
+
+impl Handler<GetStatus> for StoreActor {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(StoreStatus {
+            revision: self.kv.current_revision(),
+            applied_index: self.applied_index,
+            members: self.members.list(),
+        })
+    }
+}

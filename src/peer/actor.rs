@@ -1,0 +1,115 @@
+//! `PeerLink`: the sending half of the transport to one peer.
+
+use super::convert::message_to_pb;
+use crate::pb::peerpb::{MessageBatch, raft_peer_client::RaftPeerClient};
+use crate::raft::Message;
+use actix::prelude::*;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Messages queued per peer before new ones are dropped (Raft retries what matters).
+const QUEUE_MESSAGES_MAX: usize = 4096;
+/// Messages per wire batch.
+const BATCH_MESSAGES_MAX: usize = 256;
+/// Reconnect backoff bounds, ms.
+const BACKOFF_MS_MIN: u64 = 50;
+const BACKOFF_MS_MAX: u64 = 1000;
+
+/// Owns the queue to one peer; a task on the same arbiter drains it into a gRPC client
+/// stream, reconnecting with exponential backoff (50 ms … 1 s) when the stream breaks.
+pub struct PeerLink {
+    peer_id: u64,
+    url: String,
+    cluster_id: u64,
+    queue: Option<mpsc::Sender<Message>>,
+}
+
+impl PeerLink {
+    /// A link to `peer_id` at `url` (`http://host:port`).
+    pub fn new(peer_id: u64, url: String, cluster_id: u64) -> Self {
+        Self {
+            peer_id,
+            url,
+            cluster_id,
+            queue: None,
+        }
+    }
+}
+
+impl Actor for PeerLink {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        let (tx, rx) = mpsc::channel(QUEUE_MESSAGES_MAX);
+        self.queue = Some(tx);
+        actix_rt::spawn(run_link(self.peer_id, self.url.clone(), self.cluster_id, rx));
+    }
+}
+
+/// Raft messages for this link's peer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendMessages(pub Vec<Message>);
+
+impl Handler<SendMessages> for PeerLink {
+    type Result = ();
+
+    fn handle(&mut self, msg: SendMessages, _: &mut Context<Self>) {
+        let Some(queue) = &self.queue else { return };
+        for m in msg.0 {
+            if queue.try_send(m).is_err() {
+                tracing::debug!(peer = self.peer_id, "peer queue full or closed; message dropped");
+            }
+        }
+    }
+}
+
+async fn run_link(peer_id: u64, url: String, cluster_id: u64, mut rx: mpsc::Receiver<Message>) {
+    let mut backoff_ms = BACKOFF_MS_MIN;
+    loop {
+        let client = match RaftPeerClient::connect(url.clone()).await {
+            Ok(c) => c.max_decoding_message_size(usize::MAX),
+            Err(e) => {
+                tracing::debug!(peer = peer_id, %url, "connect failed: {e}");
+                // Drop what queued up while the peer was unreachable: stale Raft traffic.
+                while rx.try_recv().is_ok() {}
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+                backoff_ms = (backoff_ms * 2).min(BACKOFF_MS_MAX);
+                continue;
+            }
+        };
+        let (batch_tx, batch_rx) = mpsc::channel::<MessageBatch>(64);
+        let mut call = Box::pin({
+            let mut client = client;
+            async move {
+                client
+                    .send(tokio_stream::wrappers::ReceiverStream::new(batch_rx))
+                    .await
+            }
+        });
+        tracing::info!(peer = peer_id, %url, "peer stream open");
+        backoff_ms = BACKOFF_MS_MIN;
+        loop {
+            tokio::select! {
+                first = rx.recv() => {
+                    let Some(first) = first else { return };
+                    let mut messages = vec![message_to_pb(first)];
+                    while messages.len() < BATCH_MESSAGES_MAX {
+                        match rx.try_recv() {
+                            Ok(m) => messages.push(message_to_pb(m)),
+                            Err(_) => break,
+                        }
+                    }
+                    if batch_tx.send(MessageBatch { cluster_id, messages }).await.is_err() {
+                        break;
+                    }
+                }
+                result = &mut call => {
+                    tracing::info!(peer = peer_id, "peer stream closed: {:?}", result.err());
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+    }
+}

@@ -1,0 +1,305 @@
+//! Starting a member: open the data dir, check its identity, restore Raft and the store,
+//! start the actors on an actix `System` thread, then serve gRPC on a tokio runtime.
+//!
+//! ```text
+//!  actix System thread                          main thread (tokio, multi-threaded)
+//!  ├─ RaftActor  (system arbiter)  ◄─ Step ──── PeerService  (--listen-peer-urls)
+//!  ├─ PeerLink × (members − 1)     ── stream ─► peers
+//!  ├─ StoreActor (own arbiter)     ◄─ Register/LocalRange ── KV, Maintenance, Cluster
+//!  └─ LogActor   (SyncArbiter, 1 thread: fsync)             (--listen-client-urls)
+//! ```
+//! BUILD-NOTES: actors must start inside a running `System`; a blocking fsync gets its own
+//! thread; tonic handlers reach actors through `Addr::send`, whose future is `Send`.
+
+use crate::api::{self, Api, ApiConfig};
+use crate::cluster::Members;
+use crate::config::ServerConfig;
+use crate::log::actor::LogActor;
+use crate::log::{Identity, LogStore};
+use crate::mvcc::Kv;
+use crate::mvcc::actor::StoreActor;
+use crate::pb::etcdserverpb as pb;
+use crate::pb::peerpb::{MemberAttributes, internal_request};
+use crate::peer::actor::PeerLink;
+use crate::peer::server::PeerService;
+use crate::raft::actor::{RaftActor, RaftStatus};
+use crate::raft::{Config as RaftConfig, ConfState, MemStorage, NodeId};
+use actix::prelude::*;
+use anyhow::{Context as _, bail};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// gRPC framing headroom above `--max-request-bytes` (etcd adds 512 KiB the same way), so an
+/// oversized request reaches our check and gets etcd's "request is too large" text.
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+/// Largest Raft AppendEntries payload, bytes.
+const MAX_SIZE_PER_MSG_BYTES: u64 = 1024 * 1024;
+/// Unacknowledged AppendEntries per follower in Replicate state.
+const MAX_INFLIGHT_MSGS: usize = 256;
+
+/// Member identity derived from the flags.
+struct Membership {
+    member_id: u64,
+    cluster_id: u64,
+    /// member id → peer URLs, for every initial member.
+    peers: BTreeMap<u64, Vec<String>>,
+}
+
+fn membership(cfg: &ServerConfig) -> anyhow::Result<Membership> {
+    let mut peers = BTreeMap::new();
+    let mut member_id = None;
+    for (name, urls) in &cfg.initial_cluster {
+        let urls: Vec<String> = urls.iter().map(|u| u.as_str().trim_end_matches('/').to_string()).collect();
+        let id = crate::config::member_id(&urls, &cfg.initial_cluster_token);
+        if *name == cfg.name {
+            member_id = Some(id);
+        }
+        peers.insert(id, urls);
+    }
+    let member_id = member_id.context("--name is not in --initial-cluster")?;
+    let ids: Vec<u64> = peers.keys().copied().collect();
+    Ok(Membership {
+        member_id,
+        cluster_id: crate::config::cluster_id(&ids),
+        peers,
+    })
+}
+
+/// Runs a member until SIGINT/SIGTERM. Errors: a data dir of another cluster or member, a
+/// corrupt log, unusable URLs, ports in use.
+pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
+    let ids = membership(&cfg)?;
+    let db = crate::storage::open(&cfg.data_dir)
+        .with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
+    let log_store = LogStore::open(&db)?;
+    let loaded = log_store.load().context("loading the raft log")?;
+    let conf_state = match &loaded.identity {
+        Some(found) if found.cluster_id != ids.cluster_id || found.member_id != ids.member_id => {
+            bail!(
+                "data dir {} belongs to cluster {:x} member {:x} ({}), but the flags describe \
+                 cluster {:x} member {:x} ({}); use the flags it was created with or another --data-dir",
+                cfg.data_dir.display(),
+                found.cluster_id,
+                found.member_id,
+                found.name,
+                ids.cluster_id,
+                ids.member_id,
+                cfg.name
+            );
+        }
+        Some(_) => loaded
+            .conf_state
+            .clone()
+            .context("data dir has an identity but no configuration: corrupt")?,
+        None => {
+            if !loaded.entries.is_empty() {
+                bail!("data dir {} has a raft log but no identity: corrupt", cfg.data_dir.display());
+            }
+            if cfg.initial_cluster_state_existing() {
+                bail!("joining an existing cluster (--initial-cluster-state existing) is not supported yet");
+            }
+            let conf_state = ConfState {
+                voters: ids.peers.keys().copied().collect::<BTreeSet<NodeId>>(),
+                ..Default::default()
+            };
+            log_store.save_conf_state(&conf_state)?;
+            log_store.save_identity(&Identity {
+                cluster_id: ids.cluster_id,
+                member_id: ids.member_id,
+                name: cfg.name.clone(),
+            })?;
+            conf_state
+        }
+    };
+    tracing::info!(
+        name = %cfg.name,
+        member_id = format_args!("{:x}", ids.member_id),
+        cluster_id = format_args!("{:x}", ids.cluster_id),
+        entries = loaded.entries.len(),
+        term = loaded.hard_state.term,
+        commit = loaded.hard_state.commit,
+        "starting member"
+    );
+    let mut storage = MemStorage::new_with_conf_state(conf_state);
+    storage.append(&loaded.entries);
+    storage.set_hard_state(loaded.hard_state.clone());
+
+    let kv = Kv::open(&db).context("opening the MVCC store")?;
+    let members = Members::open(&db, &ids.peers)?;
+    let heartbeat_ms = cfg.heartbeat_interval_ms.max(1);
+    let raft_config = RaftConfig {
+        id: ids.member_id,
+        election_tick: (cfg.election_timeout_ms / heartbeat_ms).max(2) as usize,
+        heartbeat_tick: 1,
+        max_size_per_msg: MAX_SIZE_PER_MSG_BYTES,
+        max_inflight_msgs: MAX_INFLIGHT_MSGS,
+        pre_vote: true,
+        check_quorum: true,
+        applied: kv.applied_index(),
+    };
+    let tick_interval = Duration::from_millis(heartbeat_ms);
+    let (status_tx, status_rx) = watch::channel(RaftStatus::default());
+
+    // Actors live on the actix System thread; their addresses come back over a channel.
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let peer_links: Vec<(u64, String)> = ids
+        .peers
+        .iter()
+        .filter(|(id, _)| **id != ids.member_id)
+        .map(|(id, urls)| (*id, urls[0].clone()))
+        .collect();
+    let cluster_id = ids.cluster_id;
+    let seed = ids.member_id ^ std::process::id() as u64;
+    std::thread::Builder::new()
+        .name("actix".into())
+        .spawn(move || {
+            let system = actix::System::new();
+            system.block_on(async move {
+                let log = SyncArbiter::start(1, move || LogActor::new(log_store.clone()));
+                let store_arbiter = Arbiter::new();
+                let store = StoreActor::start_in_arbiter(&store_arbiter.handle(), move |_| {
+                    StoreActor::new(kv, members)
+                });
+                let peers = peer_links
+                    .into_iter()
+                    .map(|(id, url)| (id, PeerLink::new(id, url, cluster_id).start()))
+                    .collect();
+                let raft = RaftActor::new(
+                    &raft_config,
+                    storage,
+                    seed,
+                    log,
+                    store.clone(),
+                    peers,
+                    tick_interval,
+                    status_tx,
+                )
+                .map(Actor::start);
+                let _ = addr_tx.send(raft.map(|raft| (raft, store)));
+            });
+            system.run()
+        })?;
+    let (raft, store) = addr_rx.recv().context("actor system failed to start")??;
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(serve(cfg, ids.member_id, cluster_id, raft, store, status_rx, db))
+}
+
+fn socket_addrs(urls: &[url::Url]) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut out = Vec::new();
+    for u in urls {
+        if u.scheme() != "http" {
+            bail!("{u}: only http:// URLs are supported yet");
+        }
+        let host = u.host_str().context("URL without host")?;
+        let host = if host == "localhost" { "127.0.0.1" } else { host };
+        let port = u.port_or_known_default().context("URL without port")?;
+        let addr: SocketAddr = format!("{host}:{port}")
+            .parse()
+            .or_else(|_| format!("[{host}]:{port}").parse())
+            .with_context(|| format!("{u}: host must be an IP address or localhost"))?;
+        out.push(addr);
+    }
+    Ok(out)
+}
+
+async fn serve(
+    cfg: ServerConfig,
+    member_id: u64,
+    cluster_id: u64,
+    raft: Addr<RaftActor>,
+    store: Addr<StoreActor>,
+    status_rx: watch::Receiver<RaftStatus>,
+    db: fjall::Database,
+) -> anyhow::Result<()> {
+    let api = Api::new(
+        raft.clone(),
+        store,
+        status_rx,
+        db,
+        ApiConfig {
+            member_id,
+            cluster_id,
+            max_request_bytes: cfg.max_request_bytes,
+            max_txn_ops: cfg.max_txn_ops,
+            request_timeout: Duration::from_millis(5000 + 2 * cfg.election_timeout_ms),
+        },
+    );
+    let max_decode = cfg.max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let mut servers = tokio::task::JoinSet::new();
+    for addr in socket_addrs(&cfg.listen_peer_urls)? {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for peers on {addr}"))?;
+        let service = crate::pb::peerpb::raft_peer_server::RaftPeerServer::new(PeerService::new(
+            raft.clone(),
+            cluster_id,
+        ))
+        .max_decoding_message_size(usize::MAX);
+        servers.spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+    }
+    for addr in socket_addrs(&cfg.listen_client_urls)? {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for clients on {addr}"))?;
+        let api = api.clone();
+        servers.spawn(
+            tonic::transport::Server::builder()
+                .add_service(
+                    pb::kv_server::KvServer::new(api::kv::KvService::new(api.clone()))
+                        .max_decoding_message_size(max_decode),
+                )
+                .add_service(pb::maintenance_server::MaintenanceServer::new(
+                    api::maintenance::MaintenanceService::new(api.clone()),
+                ))
+                .add_service(pb::cluster_server::ClusterServer::new(
+                    api::cluster::ClusterService::new(api.clone()),
+                ))
+                .add_service(pb::watch_server::WatchServer::new(api::Unimplemented))
+                .add_service(pb::lease_server::LeaseServer::new(api::Unimplemented))
+                .add_service(pb::auth_server::AuthServer::new(api::Unimplemented))
+                .add_service(crate::pb::v3lockpb::lock_server::LockServer::new(api::Unimplemented))
+                .add_service(crate::pb::v3electionpb::election_server::ElectionServer::new(
+                    api::Unimplemented,
+                ))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        tracing::info!(%addr, "serving client requests");
+    }
+    tokio::spawn(publish_attributes(api, member_id, cfg.name.clone(), cfg.advertise_client_urls.iter().map(|u| u.as_str().trim_end_matches('/').to_string()).collect()));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        Some(result) = servers.join_next() => {
+            result??;
+            bail!("a gRPC server stopped unexpectedly");
+        }
+    }
+    Ok(())
+}
+
+/// Publishes this member's name and client URLs through the log, retrying until applied.
+async fn publish_attributes(api: Api, member_id: u64, name: String, client_urls: Vec<String>) {
+    let request = internal_request::Request::MemberAttributes(MemberAttributes {
+        member_id,
+        name,
+        client_urls,
+    });
+    loop {
+        match api.propose(request.clone()).await {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::debug!("publishing member attributes: {}; retrying", e.message());
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
