@@ -1,0 +1,67 @@
+//! `Ready`: one batch of effects the core asks its caller to carry out.
+
+use super::types::{Entry, HardState, Message, ReadState, SoftState};
+
+/// Effects produced by a [`RawNode`](super::RawNode) since the last `advance`.
+///
+/// # Contract (the caller must do these steps in this order)
+/// 1. **Send `messages` at once** — they need nothing durable. This includes the leader's
+///    AppendEntries: a leader may replicate entries before its own append is durable
+///    (Raft thesis §10.2.1), because it counts itself in the commit quorum only after the
+///    entries are reported durable by `advance`.
+/// 2. **Persist** `hard_state` (if `Some`) and `entries`, atomically, with one fsync for the
+///    whole Ready (group commit). An entry at index *i* replaces every stored entry with
+///    index ≥ *i* (a new leader may overwrite an uncommitted suffix). Then copy them into the
+///    `Storage` the core reads (`MemStorage::append` / `set_hard_state` via
+///    `RawNode::storage_mut`).
+/// 3. **Then send `persisted_messages`**: vote grants/rejections and AppendEntries acks. A
+///    node never promises what a crash could make it forget (Raft Figure 2: persist before
+///    answering RPCs).
+/// 4. **Apply `committed_entries`** in order (they may include entries from `entries` of this
+///    same Ready, which is why step 2 comes first), and serve the reads in `read_states` once
+///    the state machine has applied through each `ReadState::index`.
+/// 5. **Call `RawNode::advance(ready)`** with this Ready. It tells the core that the entries
+///    are durable (the leader then counts its own log as matched through the last of them),
+///    that the committed entries were handed to the application, and delivers the node's
+///    own vote and append acknowledgement.
+///
+/// Only one Ready is outstanding at a time: between `ready()` and `advance()`,
+/// `has_ready()` returns false; new input is accumulated for the next Ready.
+///
+/// Invariant: `entries` are contiguous; `committed_entries` are contiguous and start right
+/// after the last index applied (`advance` of the previous Ready).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// New leader or role, if changed since the previous Ready. Not persisted.
+    pub soft_state: Option<SoftState>,
+    /// Term, vote and commit index to persist, if changed since the previous Ready.
+    pub hard_state: Option<HardState>,
+    /// Entries to append to stable storage (replacing any stored entry at or after
+    /// `entries[0].index`).
+    pub entries: Vec<Entry>,
+    /// Messages that may be sent immediately.
+    pub messages: Vec<Message>,
+    /// Messages that may be sent only after `hard_state` and `entries` are durable.
+    pub persisted_messages: Vec<Message>,
+    /// Committed entries to apply, in log order.
+    pub committed_entries: Vec<Entry>,
+    /// Completed ReadIndex requests (thesis §6.4).
+    pub read_states: Vec<ReadState>,
+    /// Messages this node sends itself (its own vote, its own append ack); the core steps
+    /// them in `advance`, i.e. after the persist.
+    pub(crate) self_messages: Vec<Message>,
+}
+
+impl Ready {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.soft_state.is_none()
+            && self.hard_state.is_none()
+            && self.entries.is_empty()
+            && self.messages.is_empty()
+            && self.persisted_messages.is_empty()
+            && self.committed_entries.is_empty()
+            && self.read_states.is_empty()
+            && self.self_messages.is_empty()
+    }
+}
