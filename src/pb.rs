@@ -33,6 +33,12 @@ pub mod v3electionpb {
     tonic::include_proto!("v3electionpb");
 }
 
+/// ferrokv's own member-to-member protocol (`proto/peerpb/raft.proto`): Raft messages and the
+/// `InternalRequest` carried in log entries. Not part of etcd's contract.
+pub mod peerpb {
+    tonic::include_proto!("peerpb");
+}
+
 #[cfg(test)]
 mod tests {
     //! Wire-contract checks: bytes produced by the generated code against protobuf encodings

@@ -35,6 +35,40 @@ pub struct Identity {
     pub name: String,
 }
 
+/// The on-disk form of a [`ConfState`], kept here so the Raft core needs no serde.
+#[derive(Serialize, Deserialize)]
+struct StoredConfState {
+    voters: Vec<u64>,
+    voters_outgoing: Vec<u64>,
+    learners: Vec<u64>,
+    learners_next: Vec<u64>,
+    auto_leave: bool,
+}
+
+impl From<&ConfState> for StoredConfState {
+    fn from(cs: &ConfState) -> Self {
+        Self {
+            voters: cs.voters.iter().copied().collect(),
+            voters_outgoing: cs.voters_outgoing.iter().copied().collect(),
+            learners: cs.learners.iter().copied().collect(),
+            learners_next: cs.learners_next.iter().copied().collect(),
+            auto_leave: cs.auto_leave,
+        }
+    }
+}
+
+impl From<StoredConfState> for ConfState {
+    fn from(s: StoredConfState) -> Self {
+        Self {
+            voters: s.voters.into_iter().collect(),
+            voters_outgoing: s.voters_outgoing.into_iter().collect(),
+            learners: s.learners.into_iter().collect(),
+            learners_next: s.learners_next.into_iter().collect(),
+            auto_leave: s.auto_leave,
+        }
+    }
+}
+
 /// What a restart finds on disk.
 #[derive(Clone, Debug, Default)]
 pub struct LoadedLog {
@@ -86,7 +120,8 @@ impl LogStore {
             loaded.hard_state = decode_hard_state(&raw)?;
         }
         if let Some(raw) = self.state.get(CONF_STATE_KEY)? {
-            loaded.conf_state = Some(decode_json(&raw, "conf_state")?);
+            let stored: StoredConfState = decode_json(&raw, "conf_state")?;
+            loaded.conf_state = Some(stored.into());
         }
         if let Some(raw) = self.state.get(IDENTITY_KEY)? {
             loaded.identity = Some(decode_json(&raw, "identity")?);
@@ -141,7 +176,7 @@ impl LogStore {
 
     /// Durably records the configuration (written at bootstrap and on conf changes).
     pub fn save_conf_state(&self, conf_state: &ConfState) -> Result<(), StorageError> {
-        self.save_json(CONF_STATE_KEY, conf_state)
+        self.save_json(CONF_STATE_KEY, &StoredConfState::from(conf_state))
     }
 
     /// Durably records the data dir's identity (once, at bootstrap).

@@ -41,10 +41,12 @@ pub fn message_to_pb(m: Message) -> peerpb::RaftMessage {
     let body = match m.body {
         MessageBody::RequestVote {
             pre_vote,
+            leader_transfer,
             last_log_index,
             last_log_term,
         } => Body::RequestVote(peerpb::RequestVote {
             pre_vote,
+            leader_transfer,
             last_log_index,
             last_log_term,
         }),
@@ -101,6 +103,7 @@ pub fn message_from_pb(m: peerpb::RaftMessage) -> Result<Message, String> {
     let body = match m.body.ok_or("raft message without a body")? {
         Body::RequestVote(b) => MessageBody::RequestVote {
             pre_vote: b.pre_vote,
+            leader_transfer: b.leader_transfer,
             last_log_index: b.last_log_index,
             last_log_term: b.last_log_term,
         },

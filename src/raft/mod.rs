@@ -38,6 +38,7 @@
 //! assert_eq!(applied.last().unwrap().data, b"hello");
 //! ```
 
+pub mod actor;
 pub mod config;
 pub mod error;
 mod log;
