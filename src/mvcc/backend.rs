@@ -175,12 +175,6 @@ impl Backend {
             meta: self.meta.clone(),
         }
     }
-
-    /// The raw `kv` keyspace (tests use it to inject corruption).
-    #[cfg(test)]
-    pub(crate) fn kv_keyspace(&self) -> &Keyspace {
-        &self.kv
-    }
 }
 
 /// The writes of one applied raft entry, committed atomically across `kv` and `kv_meta`.

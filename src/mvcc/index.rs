@@ -28,6 +28,9 @@ pub enum KeyRange<'a> {
     Empty,
 }
 
+/// `(start, end)` bounds for `BTreeMap::range`.
+type KeyBounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
 impl<'a> KeyRange<'a> {
     /// Decodes etcd's `(key, range_end)` pair.
     pub fn new(key: &'a [u8], range_end: &'a [u8]) -> Self {
@@ -49,7 +52,7 @@ impl<'a> KeyRange<'a> {
         }
     }
 
-    fn bounds(&self) -> Option<(Bound<&'a [u8]>, Bound<&'a [u8]>)> {
+    fn bounds(&self) -> Option<KeyBounds<'a>> {
         match *self {
             KeyRange::Single(k) => Some((Bound::Included(k), Bound::Included(k))),
             KeyRange::From(start) => Some((Bound::Included(start), Bound::Unbounded)),

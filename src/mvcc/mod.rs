@@ -15,7 +15,7 @@
 //!
 //! The store is a pure synchronous library: no actix, tokio or clock. `StoreActor` owns a [`Kv`].
 
-// pub mod apply; (after proto merge)
+pub mod apply;
 pub mod backend;
 pub mod error;
 pub mod index;
@@ -23,7 +23,12 @@ pub mod key_index;
 pub mod kv;
 pub mod revision;
 
-// pub use apply::{ApplyOutcome, Request, Response};
+pub use apply::{ApplyOutcome, Request, Response};
 pub use error::MvccError;
 pub use kv::{Kv, RangeOptions, RangeResult, WriteTxn};
 pub use revision::Revision;
+
+#[cfg(test)]
+mod durability_test;
+#[cfg(test)]
+mod model_test;
