@@ -1,0 +1,590 @@
+//! [`Kv`]: the MVCC store — reads at a revision, and write transactions that turn one raft
+//! entry into one atomic backend batch and the watch events it produced.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fjall::Database;
+
+use super::backend::{Backend, Batch, MetaState};
+use super::error::{MvccError, Result};
+use super::index::{KeyRange, TreeIndex};
+use super::revision::Revision;
+use crate::pb::mvccpb::{Event, KeyValue, event::EventType};
+
+/// Options of a read (the storage-level subset of etcd's RangeRequest).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RangeOptions {
+    /// Revision to read at; 0 (or negative) = the current revision.
+    pub revision: i64,
+    /// Maximum number of key-values returned, in key order; 0 = no limit.
+    pub limit: usize,
+    /// Return only the count, no key-values.
+    pub count_only: bool,
+}
+
+/// Result of a read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RangeResult {
+    /// The visible key-values in key order (empty with `count_only`), at most `limit`.
+    pub kvs: Vec<KeyValue>,
+    /// Number of keys in the range visible at the read revision, ignoring `limit`.
+    pub count: usize,
+    /// The store revision the read ran against (etcd puts it in `header.revision`, even when an
+    /// older `revision` was requested).
+    pub revision: i64,
+}
+
+/// The MVCC store.
+///
+/// Invariant: `index` describes exactly the records of the backend's `kv` keyspace, and `state`
+/// equals the backend's stored state, between write transactions.
+pub struct Kv {
+    backend: Backend,
+    index: TreeIndex,
+    state: MetaState,
+}
+
+impl std::fmt::Debug for Kv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kv")
+            .field("state", &self.state)
+            .field("keys", &self.index.len())
+            .finish()
+    }
+}
+
+impl Kv {
+    /// Opens the store in `db` (its own keyspaces `kv`, `kv_meta`), rebuilding the tree index by
+    /// scanning `kv` in revision order and restoring the applied index, current and compacted
+    /// revisions. An empty store starts at revision 1, applied index 0, compacted -1.
+    ///
+    /// Errors: [`MvccError::Corrupt`] when a record fails its checksum or contradicts the
+    /// stored state; [`MvccError::Storage`] on fjall errors.
+    pub fn open(db: &Database) -> Result<Kv> {
+        let backend = Backend::open(db)?;
+        let stored = backend.load_state()?;
+        let state = stored.unwrap_or_default();
+        let mut index = TreeIndex::default();
+        for record in backend.scan() {
+            let (rev, tombstone, kv) = record?;
+            if stored.is_none() || rev.main > state.current_revision {
+                return Err(MvccError::Corrupt(format!(
+                    "record at revision {rev} beyond stored state {stored:?}"
+                )));
+            }
+            if tombstone {
+                index.tombstone(&kv.key, rev).map_err(|_| {
+                    MvccError::Corrupt(format!("tombstone at {rev} for a key that is not live"))
+                })?;
+            } else {
+                if kv.mod_revision != rev.main {
+                    return Err(MvccError::Corrupt(format!(
+                        "record at {rev} says mod_revision {}",
+                        kv.mod_revision
+                    )));
+                }
+                index.restore_put(&kv.key, rev, kv.create_revision, kv.version);
+            }
+        }
+        tracing::debug!(?state, keys = index.len(), "mvcc store opened");
+        Ok(Kv {
+            backend,
+            index,
+            state,
+        })
+    }
+
+    /// Index of the last raft entry applied to this store (0 = none).
+    pub fn applied_index(&self) -> u64 {
+        self.state.applied_index
+    }
+
+    /// The store revision (etcd `header.revision`): the main revision of the last write
+    /// transaction that changed something; 1 for an empty store.
+    pub fn current_revision(&self) -> i64 {
+        self.state.current_revision
+    }
+
+    /// The revision of the last compaction (-1 = never compacted). Reads below it fail with
+    /// [`MvccError::Compacted`]; a read at it succeeds.
+    pub fn compact_revision(&self) -> i64 {
+        self.state.compact_revision
+    }
+
+    /// The retained changes of `key` with `main ≥ rev` as `(revision, is_tombstone)`, for the
+    /// watch layer catching up (see [`super::key_index::KeyIndex::since`]).
+    pub fn key_changes_since(&self, key: &[u8], rev: i64) -> Vec<(Revision, bool)> {
+        self.index
+            .key_index(key)
+            .map(|ki| ki.since(rev))
+            .unwrap_or_default()
+    }
+
+    /// The record stored at `rev` (a tombstone's record has only its key set).
+    pub fn record_at(&self, rev: Revision, tombstone: bool) -> Result<Option<KeyValue>> {
+        self.backend.get(rev, tombstone)
+    }
+
+    /// Reads `(key, range_end)` (etcd's range rules, [`KeyRange::new`]) with `opts` against the
+    /// committed state. Errors: [`MvccError::FutureRevision`] if `opts.revision` > current,
+    /// [`MvccError::Compacted`] if it is below the compacted revision (etcd `rangeKeys`).
+    pub fn range_keys(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        opts: &RangeOptions,
+    ) -> Result<RangeResult> {
+        let view = ReadView {
+            index: &self.index,
+            backend: &self.backend,
+            pending: None,
+            revision: self.state.current_revision,
+            compact_revision: self.state.compact_revision,
+        };
+        view.range(key, range_end, opts)
+    }
+
+    /// Starts the write transaction of raft entry `raft_index`; `None` if that entry was already
+    /// applied (`raft_index ≤ applied_index`), so a replay after restart is a no-op.
+    ///
+    /// All changes of the transaction share main revision `current_revision + 1` with sub
+    /// revisions 0, 1, 2, ...; nothing is visible to other readers until
+    /// [`WriteTxn::commit`]. Dropping the transaction without committing undoes it.
+    pub fn write(&mut self, raft_index: u64) -> Option<WriteTxn<'_>> {
+        if raft_index <= self.state.applied_index {
+            return None;
+        }
+        let batch = self.backend.batch();
+        let main = self.state.current_revision + 1;
+        Some(WriteTxn {
+            kv: self,
+            raft_index,
+            batch: Some(batch),
+            main,
+            pending: BTreeMap::new(),
+            touched: BTreeSet::new(),
+            events: Vec::new(),
+            compact_to: None,
+        })
+    }
+
+    /// Records that raft entry `raft_index` was applied without touching the key space (a
+    /// conf change, an empty leader entry, a request other layers own). Returns false if it was
+    /// already applied.
+    pub fn mark_applied(&mut self, raft_index: u64) -> Result<bool> {
+        match self.write(raft_index) {
+            None => Ok(false),
+            Some(txn) => txn.commit().map(|_| true),
+        }
+    }
+}
+
+/// A consistent view for reads: the index, the backend, and the uncommitted records of a write
+/// transaction, at a given store revision.
+struct ReadView<'a> {
+    index: &'a TreeIndex,
+    backend: &'a Backend,
+    pending: Option<&'a BTreeMap<Revision, KeyValue>>,
+    revision: i64,
+    compact_revision: i64,
+}
+
+impl ReadView<'_> {
+    fn range(&self, key: &[u8], range_end: &[u8], opts: &RangeOptions) -> Result<RangeResult> {
+        // Order of checks as in etcd rangeKeys: future first, then 0 → current, then compacted.
+        if opts.revision > self.revision {
+            return Err(MvccError::FutureRevision);
+        }
+        let at_rev = if opts.revision <= 0 {
+            self.revision
+        } else {
+            opts.revision
+        };
+        if at_rev < self.compact_revision {
+            return Err(MvccError::Compacted);
+        }
+        let range = KeyRange::new(key, range_end);
+        let limit = if opts.count_only { 1 } else { opts.limit };
+        let (found, count) = self.index.range(&range, at_rev, limit);
+        let mut kvs = Vec::new();
+        if !opts.count_only {
+            kvs.reserve(found.len());
+            for (_, at) in found {
+                kvs.push(self.fetch(at.mod_revision)?);
+            }
+        }
+        Ok(RangeResult {
+            kvs,
+            count,
+            revision: self.revision,
+        })
+    }
+
+    /// The put record at `rev`, which the index says exists.
+    fn fetch(&self, rev: Revision) -> Result<KeyValue> {
+        if let Some(kv) = self.pending.and_then(|p| p.get(&rev)) {
+            return Ok(kv.clone());
+        }
+        self.backend
+            .get(rev, false)?
+            .ok_or_else(|| MvccError::Corrupt(format!("index refers to missing record {rev}")))
+    }
+}
+
+/// The changes of one raft entry (etcd `storeTxnWrite`). Obtained from [`Kv::write`].
+///
+/// Reads through the transaction see its earlier writes. Changes update the in-memory index
+/// immediately (so reads see them) and are undone if the transaction is dropped or its commit
+/// fails; the backend sees them only at commit, in one atomic batch with the applied index.
+pub struct WriteTxn<'a> {
+    kv: &'a mut Kv,
+    raft_index: u64,
+    batch: Option<Batch>,
+    /// The main revision of every change of this transaction.
+    main: i64,
+    /// Records written by this transaction, not yet in the backend.
+    pending: BTreeMap<Revision, KeyValue>,
+    touched: BTreeSet<Vec<u8>>,
+    events: Vec<Event>,
+    compact_to: Option<i64>,
+}
+
+impl WriteTxn<'_> {
+    /// The revision reads inside the transaction run at, and the revision responses report:
+    /// the new main revision once something changed, else the current one (etcd
+    /// `storeTxnWrite.Range`/`Rev`).
+    pub fn revision(&self) -> i64 {
+        if self.events.is_empty() {
+            self.main - 1
+        } else {
+            self.main
+        }
+    }
+
+    /// True once the transaction changed a key (it will increment the store revision).
+    pub fn has_changes(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// The compacted revision (-1 = never compacted).
+    pub fn compact_revision(&self) -> i64 {
+        self.kv.state.compact_revision
+    }
+
+    /// Reads like [`Kv::range_keys`], seeing this transaction's earlier writes.
+    pub fn range_keys(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        opts: &RangeOptions,
+    ) -> Result<RangeResult> {
+        self.view().range(key, range_end, opts)
+    }
+
+    fn view(&self) -> ReadView<'_> {
+        ReadView {
+            index: &self.kv.index,
+            backend: &self.kv.backend,
+            pending: Some(&self.pending),
+            revision: self.revision(),
+            compact_revision: self.kv.state.compact_revision,
+        }
+    }
+
+    fn next_revision(&self) -> Revision {
+        Revision::new(self.main, self.events.len() as i64)
+    }
+
+    fn batch(&mut self) -> &mut Batch {
+        self.batch.as_mut().expect("batch present until commit")
+    }
+
+    /// The live version of `key` as this transaction currently sees it.
+    fn current(&self, key: &[u8]) -> Result<Option<KeyValue>> {
+        match self.kv.index.get(key, self.main) {
+            None => Ok(None),
+            Some(at) => self.view().fetch(at.mod_revision).map(Some),
+        }
+    }
+
+    /// Puts `value` under `key` attached to lease `lease` (0 = none) and returns the previous
+    /// live version, if any (etcd `storeTxnWrite.put`). The new version has
+    /// `mod_revision = main`, `version = previous + 1` (1 for a new key) and
+    /// `create_revision` of its generation.
+    pub fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> Result<Option<KeyValue>> {
+        let prev = self.current(key)?;
+        let rev = self.next_revision();
+        let (create_revision, version) = self.kv.index.put(key, rev);
+        self.touched.insert(key.to_vec());
+        let kv = KeyValue {
+            key: key.to_vec(),
+            create_revision,
+            mod_revision: rev.main,
+            version,
+            value,
+            lease,
+        };
+        self.batch().put(rev, false, &kv);
+        self.pending.insert(rev, kv.clone());
+        self.events.push(Event {
+            r#type: EventType::Put as i32,
+            kv: Some(kv),
+            prev_kv: prev.clone(),
+        });
+        Ok(prev)
+    }
+
+    /// Deletes every live key of `(key, range_end)` (etcd's range rules) and returns their
+    /// previous versions in key order (etcd `storeTxnWrite.deleteRange`). Deleting nothing is
+    /// not a change.
+    pub fn delete_range(&mut self, key: &[u8], range_end: &[u8]) -> Result<Vec<KeyValue>> {
+        let range = KeyRange::new(key, range_end);
+        let (found, _) = self.kv.index.range(&range, self.main, 0);
+        let mut deleted = Vec::with_capacity(found.len());
+        for (key, at) in found {
+            let prev = self.view().fetch(at.mod_revision)?;
+            let rev = self.next_revision();
+            self.kv
+                .index
+                .tombstone(&key, rev)
+                .expect("range returned a live key");
+            self.touched.insert(key.clone());
+            let tombstone = KeyValue {
+                key: key.clone(),
+                ..Default::default()
+            };
+            self.batch().put(rev, true, &tombstone);
+            // Watch delete events carry the key and the delete's revision (etcd
+            // watchableStoreTxnWrite.End).
+            let kv = KeyValue {
+                key,
+                mod_revision: rev.main,
+                ..Default::default()
+            };
+            self.events.push(Event {
+                r#type: EventType::Delete as i32,
+                kv: Some(kv),
+                prev_kv: Some(prev.clone()),
+            });
+            deleted.push(prev);
+        }
+        Ok(deleted)
+    }
+
+    /// Schedules compaction at `rev`, performed at commit: every record that reads at
+    /// revisions ≥ `rev` cannot observe is removed from the index and the backend (etcd
+    /// `store.Compact`). Errors: [`MvccError::Compacted`] if `rev ≤ compact_revision`,
+    /// [`MvccError::FutureRevision`] if `rev > current_revision`.
+    pub fn compact(&mut self, rev: i64) -> Result<()> {
+        if rev <= self.kv.state.compact_revision {
+            return Err(MvccError::Compacted);
+        }
+        if rev > self.kv.state.current_revision {
+            return Err(MvccError::FutureRevision);
+        }
+        self.compact_to = Some(rev);
+        Ok(())
+    }
+
+    /// Commits: one atomic backend batch with the records, the compaction's removals and the
+    /// new state (applied index = this entry, revision + 1 if anything changed). Returns the
+    /// events in change order (each `prev_kv` set when the key existed before).
+    ///
+    /// On error the transaction is undone in memory; a [`MvccError::Storage`] error is fatal
+    /// for the member (fjall may be poisoned).
+    pub fn commit(mut self) -> Result<Vec<Event>> {
+        let state = MetaState {
+            applied_index: self.raft_index,
+            current_revision: self.revision(),
+            compact_revision: self.compact_to.unwrap_or(self.kv.state.compact_revision),
+        };
+        let mut batch = self.batch.take().expect("batch present until commit");
+        if let Some(rev) = self.compact_to {
+            for (_, r, tombstone) in self.kv.index.compaction_removes(rev) {
+                batch.remove(r, tombstone);
+            }
+        }
+        batch.commit(&state)?;
+        self.kv.state = state;
+        if let Some(rev) = self.compact_to {
+            self.kv.index.compact(rev);
+            tracing::debug!(rev, "mvcc compacted");
+        }
+        self.touched.clear();
+        Ok(std::mem::take(&mut self.events))
+    }
+}
+
+impl Drop for WriteTxn<'_> {
+    fn drop(&mut self) {
+        // Non-empty only when the transaction was not committed: undo its index changes.
+        let main = self.main;
+        let touched = std::mem::take(&mut self.touched);
+        self.kv
+            .index
+            .rollback(touched.iter().map(Vec::as_slice), main);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder(dir.path()).open().unwrap();
+        (dir, db)
+    }
+
+    fn get(kv: &Kv, key: &[u8], rev: i64) -> Option<KeyValue> {
+        let opts = RangeOptions {
+            revision: rev,
+            ..Default::default()
+        };
+        kv.range_keys(key, b"", &opts).unwrap().kvs.pop()
+    }
+
+    #[test]
+    fn empty_store_starts_at_revision_one() {
+        let (_dir, db) = open();
+        let kv = Kv::open(&db).unwrap();
+        assert_eq!(
+            (
+                kv.current_revision(),
+                kv.compact_revision(),
+                kv.applied_index()
+            ),
+            (1, -1, 0)
+        );
+    }
+
+    #[test]
+    fn put_delete_versions_and_events() {
+        let (_dir, db) = open();
+        let mut kv = Kv::open(&db).unwrap();
+        let mut txn = kv.write(1).unwrap();
+        assert_eq!(txn.put(b"a", b"1".to_vec(), 0).unwrap(), None);
+        let events = txn.commit().unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(kv.current_revision(), 2);
+        let mut txn = kv.write(2).unwrap();
+        let prev = txn.put(b"a", b"2".to_vec(), 7).unwrap().unwrap();
+        assert_eq!(prev.value, b"1");
+        txn.commit().unwrap();
+        let a = get(&kv, b"a", 0).unwrap();
+        assert_eq!(
+            (a.create_revision, a.mod_revision, a.version, a.lease),
+            (2, 3, 2, 7)
+        );
+        let mut txn = kv.write(3).unwrap();
+        assert_eq!(txn.delete_range(b"a", b"").unwrap().len(), 1);
+        let events = txn.commit().unwrap();
+        assert_eq!(events[0].r#type, EventType::Delete as i32);
+        assert_eq!(events[0].kv.as_ref().unwrap().mod_revision, 4);
+        assert_eq!(events[0].prev_kv.as_ref().unwrap().value, b"2");
+        assert_eq!(get(&kv, b"a", 0), None);
+        assert_eq!(get(&kv, b"a", 3).unwrap().value, b"2");
+        let mut txn = kv.write(4).unwrap();
+        txn.put(b"a", b"3".to_vec(), 0).unwrap();
+        txn.commit().unwrap();
+        let a = get(&kv, b"a", 0).unwrap();
+        assert_eq!(
+            (a.create_revision, a.version),
+            (5, 1),
+            "a delete starts a new generation"
+        );
+    }
+
+    #[test]
+    fn txn_shares_one_revision_and_reads_its_writes() {
+        let (_dir, db) = open();
+        let mut kv = Kv::open(&db).unwrap();
+        let mut txn = kv.write(1).unwrap();
+        assert_eq!(txn.revision(), 1);
+        txn.put(b"a", b"1".to_vec(), 0).unwrap();
+        txn.put(b"b", b"1".to_vec(), 0).unwrap();
+        assert_eq!(txn.revision(), 2);
+        let seen = txn
+            .range_keys(b"a", b"c", &RangeOptions::default())
+            .unwrap();
+        assert_eq!(seen.kvs.len(), 2);
+        txn.delete_range(b"a", b"").unwrap();
+        assert_eq!(
+            txn.range_keys(b"a", b"c", &RangeOptions::default())
+                .unwrap()
+                .count,
+            1
+        );
+        let events = txn.commit().unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(kv.current_revision(), 2);
+        assert_eq!(get(&kv, b"b", 0).unwrap().mod_revision, 2);
+    }
+
+    #[test]
+    fn no_op_txn_keeps_revision_but_advances_applied_index() {
+        let (_dir, db) = open();
+        let mut kv = Kv::open(&db).unwrap();
+        let mut txn = kv.write(5).unwrap();
+        assert!(txn.delete_range(b"a", b"\0").unwrap().is_empty());
+        assert!(txn.commit().unwrap().is_empty());
+        assert_eq!((kv.current_revision(), kv.applied_index()), (1, 5));
+        assert!(
+            kv.write(5).is_none(),
+            "an applied index is never applied twice"
+        );
+        assert!(!kv.mark_applied(4).unwrap());
+        assert!(kv.mark_applied(6).unwrap());
+    }
+
+    #[test]
+    fn dropped_txn_is_undone() {
+        let (_dir, db) = open();
+        let mut kv = Kv::open(&db).unwrap();
+        let mut txn = kv.write(1).unwrap();
+        txn.put(b"a", b"1".to_vec(), 0).unwrap();
+        drop(txn);
+        assert_eq!(get(&kv, b"a", 0), None);
+        assert_eq!((kv.current_revision(), kv.applied_index()), (1, 0));
+        let mut txn = kv.write(1).unwrap();
+        txn.put(b"a", b"1".to_vec(), 0).unwrap();
+        txn.commit().unwrap();
+        assert_eq!(get(&kv, b"a", 0).unwrap().version, 1);
+    }
+
+    #[test]
+    fn read_revision_rules() {
+        let (_dir, db) = open();
+        let mut kv = Kv::open(&db).unwrap();
+        for i in 1..=4u64 {
+            let mut txn = kv.write(i).unwrap();
+            txn.put(b"a", vec![i as u8], 0).unwrap();
+            txn.commit().unwrap();
+        }
+        let at = |kv: &Kv, revision| {
+            kv.range_keys(
+                b"a",
+                b"",
+                &RangeOptions {
+                    revision,
+                    ..Default::default()
+                },
+            )
+        };
+        assert!(matches!(at(&kv, 6), Err(MvccError::FutureRevision)));
+        let mut txn = kv.write(5).unwrap();
+        assert!(matches!(txn.compact(6), Err(MvccError::FutureRevision)));
+        txn.compact(3).unwrap();
+        txn.commit().unwrap();
+        assert!(matches!(at(&kv, 2), Err(MvccError::Compacted)));
+        assert_eq!(
+            at(&kv, 3).unwrap().kvs[0].value,
+            vec![2],
+            "the compacted revision stays readable"
+        );
+        let result = at(&kv, 4).unwrap();
+        assert_eq!(result.revision, 5, "header revision is the store revision");
+        let mut txn = kv.write(6).unwrap();
+        assert!(matches!(txn.compact(3), Err(MvccError::Compacted)));
+    }
+}
