@@ -2,7 +2,7 @@
 
 fn main() {
     let config = ferrokv::config::ServerConfig::from_args();
-    ferrokv::logging::init(&config.log_level);
+    ferrokv::logging::init(config.log_level.tracing_level());
     if let Err(e) = ferrokv::server::run(config) {
         eprintln!("ferrokv: {e:#}");
         std::process::exit(1);

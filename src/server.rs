@@ -13,7 +13,7 @@
 
 use crate::api::{self, Api, ApiConfig};
 use crate::cluster::Members;
-use crate::config::ServerConfig;
+use crate::config::{ClusterState, ServerConfig};
 use crate::log::actor::LogActor;
 use crate::log::{Identity, LogStore};
 use crate::mvcc::Kv;
@@ -27,7 +27,6 @@ use crate::raft::{Config as RaftConfig, ConfState, MemStorage, NodeId};
 use actix::prelude::*;
 use anyhow::{Context as _, bail};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -47,30 +46,26 @@ struct Membership {
     peers: BTreeMap<u64, Vec<String>>,
 }
 
-fn membership(cfg: &ServerConfig) -> anyhow::Result<Membership> {
-    let mut peers = BTreeMap::new();
-    let mut member_id = None;
-    for (name, urls) in &cfg.initial_cluster {
-        let urls: Vec<String> = urls.iter().map(|u| u.as_str().trim_end_matches('/').to_string()).collect();
-        let id = crate::config::member_id(&urls, &cfg.initial_cluster_token);
-        if *name == cfg.name {
-            member_id = Some(id);
-        }
-        peers.insert(id, urls);
-    }
-    let member_id = member_id.context("--name is not in --initial-cluster")?;
-    let ids: Vec<u64> = peers.keys().copied().collect();
-    Ok(Membership {
-        member_id,
-        cluster_id: crate::config::cluster_id(&ids),
+fn membership(cfg: &ServerConfig) -> Membership {
+    let peers = cfg
+        .initial_cluster
+        .values()
+        .map(|urls| {
+            let id = crate::config::member_id(urls, &cfg.initial_cluster_token);
+            (id, urls.iter().map(crate::config::etcd_url_string).collect())
+        })
+        .collect();
+    Membership {
+        member_id: cfg.local_member_id(),
+        cluster_id: cfg.initial_cluster_id(),
         peers,
-    })
+    }
 }
 
 /// Runs a member until SIGINT/SIGTERM. Errors: a data dir of another cluster or member, a
 /// corrupt log, unusable URLs, ports in use.
 pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
-    let ids = membership(&cfg)?;
+    let ids = membership(&cfg);
     let db = crate::storage::open(&cfg.data_dir)
         .with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
     let log_store = LogStore::open(&db)?;
@@ -97,7 +92,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             if !loaded.entries.is_empty() {
                 bail!("data dir {} has a raft log but no identity: corrupt", cfg.data_dir.display());
             }
-            if cfg.initial_cluster_state_existing() {
+            if cfg.initial_cluster_state == ClusterState::Existing {
                 bail!("joining an existing cluster (--initial-cluster-state existing) is not supported yet");
             }
             let conf_state = ConfState {
@@ -123,23 +118,24 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         "starting member"
     );
     let mut storage = MemStorage::new_with_conf_state(conf_state);
-    storage.append(&loaded.entries);
+    storage
+        .append(&loaded.entries)
+        .context("restoring the raft log into memory")?;
     storage.set_hard_state(loaded.hard_state.clone());
 
     let kv = Kv::open(&db).context("opening the MVCC store")?;
     let members = Members::open(&db, &ids.peers)?;
-    let heartbeat_ms = cfg.heartbeat_interval_ms.max(1);
     let raft_config = RaftConfig {
         id: ids.member_id,
-        election_tick: (cfg.election_timeout_ms / heartbeat_ms).max(2) as usize,
-        heartbeat_tick: 1,
+        election_tick: cfg.election_ticks() as usize,
+        heartbeat_tick: cfg.heartbeat_ticks() as usize,
         max_size_per_msg: MAX_SIZE_PER_MSG_BYTES,
         max_inflight_msgs: MAX_INFLIGHT_MSGS,
         pre_vote: true,
         check_quorum: true,
         applied: kv.applied_index(),
     };
-    let tick_interval = Duration::from_millis(heartbeat_ms);
+    let tick_interval = cfg.tick_interval();
     let (status_tx, status_rx) = watch::channel(RaftStatus::default());
 
     // Actors live on the actix System thread; their addresses come back over a channel.
@@ -187,24 +183,6 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     runtime.block_on(serve(cfg, ids.member_id, cluster_id, raft, store, status_rx, db))
 }
 
-fn socket_addrs(urls: &[url::Url]) -> anyhow::Result<Vec<SocketAddr>> {
-    let mut out = Vec::new();
-    for u in urls {
-        if u.scheme() != "http" {
-            bail!("{u}: only http:// URLs are supported yet");
-        }
-        let host = u.host_str().context("URL without host")?;
-        let host = if host == "localhost" { "127.0.0.1" } else { host };
-        let port = u.port_or_known_default().context("URL without port")?;
-        let addr: SocketAddr = format!("{host}:{port}")
-            .parse()
-            .or_else(|_| format!("[{host}]:{port}").parse())
-            .with_context(|| format!("{u}: host must be an IP address or localhost"))?;
-        out.push(addr);
-    }
-    Ok(out)
-}
-
 async fn serve(
     cfg: ServerConfig,
     member_id: u64,
@@ -229,7 +207,7 @@ async fn serve(
     );
     let max_decode = cfg.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let mut servers = tokio::task::JoinSet::new();
-    for addr in socket_addrs(&cfg.listen_peer_urls)? {
+    for addr in cfg.listen_peer_addrs.clone() {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening for peers on {addr}"))?;
@@ -244,7 +222,7 @@ async fn serve(
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
     }
-    for addr in socket_addrs(&cfg.listen_client_urls)? {
+    for addr in cfg.listen_client_addrs.clone() {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening for clients on {addr}"))?;
@@ -272,7 +250,7 @@ async fn serve(
         );
         tracing::info!(%addr, "serving client requests");
     }
-    tokio::spawn(publish_attributes(api, member_id, cfg.name.clone(), cfg.advertise_client_urls.iter().map(|u| u.as_str().trim_end_matches('/').to_string()).collect()));
+    tokio::spawn(publish_attributes(api, member_id, cfg.name.clone(), cfg.advertise_client_urls.iter().map(crate::config::etcd_url_string).collect()));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

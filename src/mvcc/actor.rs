@@ -26,39 +26,32 @@ type RangeReply = oneshot::Sender<Result<RangeResponse, MvccError>>;
 pub struct StoreActor {
     kv: Kv,
     members: Members,
-    /// Index of the last entry applied (no-ops and member attributes included).
-    applied_index: u64,
     waiters: BTreeMap<u64, oneshot::Sender<ApplyResult>>,
     /// Reads parked until `applied_index` reaches their read index, keyed by that index.
     parked_reads: BTreeMap<u64, Vec<(RangeRequest, RangeReply)>>,
 }
 
 impl StoreActor {
-    /// Wraps an opened store; `applied_index` starts at the store's own.
+    /// Wraps an opened store.
     pub fn new(kv: Kv, members: Members) -> Self {
-        let applied_index = kv.applied_index();
         Self {
             kv,
             members,
-            applied_index,
             waiters: BTreeMap::new(),
             parked_reads: BTreeMap::new(),
         }
     }
 
     fn apply(&mut self, entry: Entry) {
-        if entry.index <= self.applied_index && entry.index <= self.kv.applied_index() {
+        if entry.index <= self.kv.applied_index() {
             return; // replayed at restart: already in the store
         }
-        self.applied_index = self.applied_index.max(entry.index);
-        if entry.data.is_empty() {
-            return; // a new leader's no-op
-        }
         let request = match InternalRequest::decode(entry.data.as_slice()) {
-            Ok(r) => r,
+            Ok(r) if !entry.data.is_empty() => r,
+            Ok(_) => return self.mark_applied(entry.index), // a new leader's no-op
             Err(e) => {
                 tracing::error!(index = entry.index, "undecodable log entry skipped: {e}");
-                return;
+                return self.mark_applied(entry.index);
             }
         };
         let op = match request.request {
@@ -71,22 +64,30 @@ impl StoreActor {
                 if let Err(e) = self.members.publish(a.member_id, a.name, a.client_urls) {
                     fatal(&e.to_string());
                 }
-                return;
+                return self.mark_applied(entry.index);
             }
-            None => return,
+            None => return self.mark_applied(entry.index),
         };
-        let result = self.kv.apply(entry.index, &op);
-        if let Err(MvccError::Storage(e)) = &result {
-            fatal(&e.to_string());
-        }
+        let result = match self.kv.apply(entry.index, &op) {
+            Ok(None) => return, // already applied
+            Ok(Some(outcome)) => Ok(outcome),
+            Err(e) if e.is_fatal() => fatal(&e.to_string()),
+            Err(e) => Err(e), // a request error: the entry still counts as applied
+        };
         if let Some(waiter) = self.waiters.remove(&request.id) {
             let _ = waiter.send(result);
         }
     }
 
+    fn mark_applied(&mut self, index: u64) {
+        if let Err(e) = self.kv.mark_applied(index) {
+            fatal(&e.to_string());
+        }
+    }
+
     fn serve_parked_reads(&mut self) {
         while let Some(entry) = self.parked_reads.first_entry() {
-            if *entry.key() > self.applied_index {
+            if *entry.key() > self.kv.applied_index() {
                 break;
             }
             for (req, reply) in entry.remove() {
@@ -176,7 +177,7 @@ impl Handler<LocalRange> for StoreActor {
     type Result = ();
 
     fn handle(&mut self, msg: LocalRange, _: &mut Context<Self>) {
-        if msg.min_applied_index <= self.applied_index {
+        if msg.min_applied_index <= self.kv.applied_index() {
             let _ = msg.reply.send(self.kv.range(&msg.request));
         } else {
             self.parked_reads
@@ -209,7 +210,7 @@ impl Handler<GetStatus> for StoreActor {
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
         MessageResult(StoreStatus {
             revision: self.kv.current_revision(),
-            applied_index: self.applied_index,
+            applied_index: self.kv.applied_index(),
             members: self.members.list(),
         })
     }

@@ -15,6 +15,7 @@
 //!
 //! The store is a pure synchronous library: no actix, tokio or clock. `StoreActor` owns a [`Kv`].
 
+pub mod actor;
 pub mod apply;
 pub mod backend;
 pub mod error;

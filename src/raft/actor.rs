@@ -148,8 +148,9 @@ impl RaftActor {
     /// Mirrors what the LogActor made durable into the core's storage view.
     fn stabilize(&mut self, persisted: Persisted) {
         let storage = self.node.storage_mut();
-        if !persisted.entries.is_empty() {
-            storage.append(&persisted.entries);
+        if let Err(e) = storage.append(&persisted.entries) {
+            // The core handed out these entries itself; a gap here is a bug, not bad input.
+            panic!("durable entries do not fit the in-memory log: {e}");
         }
         if let Some(hs) = persisted.hard_state {
             storage.set_hard_state(hs);
@@ -279,8 +280,10 @@ impl Handler<ReadIndex> for RaftActor {
         let id = self.next_read_ctx;
         self.next_read_ctx += 1;
         let (tx, rx) = oneshot::channel();
+        if self.node.read_index(id.to_be_bytes().to_vec()).is_err() {
+            return Err(ProposeError::NoLeader);
+        }
         self.pending_reads.insert(id, tx);
-        self.node.read_index(id.to_be_bytes().to_vec());
         self.drive(ctx);
         Ok(rx)
     }
