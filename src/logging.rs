@@ -3,10 +3,15 @@
 
 /// Installs the global subscriber, letting through `level` and above.
 pub fn init(level: tracing::Level) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},h2=warn,hyper=warn,tower=warn", level.as_str().to_lowercase())));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{},h2=warn,hyper=warn,tower=warn,lsm_tree=warn,fjall=warn",
+            level.as_str().to_lowercase()
+        ))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

@@ -23,7 +23,7 @@ use crate::pb::peerpb::{MemberAttributes, internal_request};
 use crate::peer::actor::PeerLink;
 use crate::peer::server::PeerService;
 use crate::raft::actor::{RaftActor, RaftStatus};
-use crate::raft::{Config as RaftConfig, ConfState, MemStorage, NodeId};
+use crate::raft::{ConfState, Config as RaftConfig, MemStorage, NodeId};
 use actix::prelude::*;
 use anyhow::{Context as _, bail};
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,7 +52,10 @@ fn membership(cfg: &ServerConfig) -> Membership {
         .values()
         .map(|urls| {
             let id = crate::config::member_id(urls, &cfg.initial_cluster_token);
-            (id, urls.iter().map(crate::config::etcd_url_string).collect())
+            (
+                id,
+                urls.iter().map(crate::config::etcd_url_string).collect(),
+            )
         })
         .collect();
     Membership {
@@ -90,10 +93,15 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             .context("data dir has an identity but no configuration: corrupt")?,
         None => {
             if !loaded.entries.is_empty() {
-                bail!("data dir {} has a raft log but no identity: corrupt", cfg.data_dir.display());
+                bail!(
+                    "data dir {} has a raft log but no identity: corrupt",
+                    cfg.data_dir.display()
+                );
             }
             if cfg.initial_cluster_state == ClusterState::Existing {
-                bail!("joining an existing cluster (--initial-cluster-state existing) is not supported yet");
+                bail!(
+                    "joining an existing cluster (--initial-cluster-state existing) is not supported yet"
+                );
             }
             let conf_state = ConfState {
                 voters: ids.peers.keys().copied().collect::<BTreeSet<NodeId>>(),
@@ -180,7 +188,15 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let (raft, store) = addr_rx.recv().context("actor system failed to start")??;
 
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(serve(cfg, ids.member_id, cluster_id, raft, store, status_rx, db))
+    runtime.block_on(serve(
+        cfg,
+        ids.member_id,
+        cluster_id,
+        raft,
+        store,
+        status_rx,
+        db,
+    ))
 }
 
 async fn serve(
@@ -242,15 +258,27 @@ async fn serve(
                 .add_service(pb::watch_server::WatchServer::new(api::Unimplemented))
                 .add_service(pb::lease_server::LeaseServer::new(api::Unimplemented))
                 .add_service(pb::auth_server::AuthServer::new(api::Unimplemented))
-                .add_service(crate::pb::v3lockpb::lock_server::LockServer::new(api::Unimplemented))
-                .add_service(crate::pb::v3electionpb::election_server::ElectionServer::new(
+                .add_service(crate::pb::v3lockpb::lock_server::LockServer::new(
                     api::Unimplemented,
                 ))
+                .add_service(
+                    crate::pb::v3electionpb::election_server::ElectionServer::new(
+                        api::Unimplemented,
+                    ),
+                )
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
         tracing::info!(%addr, "serving client requests");
     }
-    tokio::spawn(publish_attributes(api, member_id, cfg.name.clone(), cfg.advertise_client_urls.iter().map(crate::config::etcd_url_string).collect()));
+    tokio::spawn(publish_attributes(
+        api,
+        member_id,
+        cfg.name.clone(),
+        cfg.advertise_client_urls
+            .iter()
+            .map(crate::config::etcd_url_string)
+            .collect(),
+    ));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -37,7 +37,10 @@ fn unexpected(what: &str) -> Status {
 
 #[tonic::async_trait]
 impl Kv for KvService {
-    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+    async fn range(
+        &self,
+        request: Request<RangeRequest>,
+    ) -> Result<Response<RangeResponse>, Status> {
         let request = request.into_inner();
         validate::range(&request)?;
         let mut response = self.api.range(request).await?;
@@ -88,7 +91,10 @@ impl Kv for KvService {
         &self,
         request: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
-        match self.apply(Internal::Compaction(request.into_inner())).await? {
+        match self
+            .apply(Internal::Compaction(request.into_inner()))
+            .await?
+        {
             Applied::Compaction(mut r) => {
                 r.header = self.header(r.header);
                 Ok(Response::new(r))

@@ -103,7 +103,10 @@ impl Api {
     /// Errors: "etcdserver: request is too large" when the encoded entry exceeds
     /// `--max-request-bytes`; "etcdserver: no leader"; "etcdserver: request timed out";
     /// the apply's MVCC error mapped by [`error::mvcc`].
-    pub async fn propose(&self, request: internal_request::Request) -> Result<ApplyOutcome, Status> {
+    pub async fn propose(
+        &self,
+        request: internal_request::Request,
+    ) -> Result<ApplyOutcome, Status> {
         let id = self.inner.next_request_id.fetch_add(1, Ordering::Relaxed);
         let data = InternalRequest {
             id,

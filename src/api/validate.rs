@@ -108,7 +108,8 @@ fn check_intervals(ops: &[RequestOp]) -> Result<Writes, Status> {
                 // but neither may collide with this branch.
                 let success = check_intervals(&t.success)?;
                 let failure = check_intervals(&t.failure)?;
-                let nested: BTreeSet<Vec<u8>> = success.puts.union(&failure.puts).cloned().collect();
+                let nested: BTreeSet<Vec<u8>> =
+                    success.puts.union(&failure.puts).cloned().collect();
                 if nested.iter().any(|k| writes.puts.contains(k)) {
                     return Err(duplicate_key());
                 }
@@ -144,11 +145,13 @@ mod tests {
 
     fn del_op(key: &str, end: &str) -> RequestOp {
         RequestOp {
-            request: Some(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
-                key: key.into(),
-                range_end: end.into(),
-                ..Default::default()
-            })),
+            request: Some(request_op::Request::RequestDeleteRange(
+                DeleteRangeRequest {
+                    key: key.into(),
+                    range_end: end.into(),
+                    ..Default::default()
+                },
+            )),
         }
     }
 
@@ -162,7 +165,10 @@ mod tests {
     #[test]
     fn duplicate_put_in_one_branch_is_rejected_with_etcds_text() {
         let err = txn(&txn_of(vec![put_op("a"), put_op("a")]), 128).unwrap_err();
-        assert_eq!(err.message(), "etcdserver: duplicate key given in txn request");
+        assert_eq!(
+            err.message(),
+            "etcdserver: duplicate key given in txn request"
+        );
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
     }
 
@@ -191,7 +197,10 @@ mod tests {
     fn too_many_ops_and_empty_keys() {
         let ops: Vec<_> = (0..3).map(|i| put_op(&format!("k{i}"))).collect();
         let err = txn(&txn_of(ops), 2).unwrap_err();
-        assert_eq!(err.message(), "etcdserver: too many operations in txn request");
+        assert_eq!(
+            err.message(),
+            "etcdserver: too many operations in txn request"
+        );
         let err = put(&PutRequest::default()).unwrap_err();
         assert_eq!(err.message(), "etcdserver: key is not provided");
     }

@@ -274,8 +274,8 @@ fn decode_json<T: for<'de> Deserialize<'de>>(
     raw: &[u8],
     key: &'static str,
 ) -> Result<T, StorageError> {
-    let payload =
-        unseal(raw).ok_or_else(|| corrupt(keyspaces::RAFT_STATE, key, "checksum mismatch".into()))?;
+    let payload = unseal(raw)
+        .ok_or_else(|| corrupt(keyspaces::RAFT_STATE, key, "checksum mismatch".into()))?;
     serde_json::from_slice(payload)
         .map_err(|e| corrupt(keyspaces::RAFT_STATE, key, format!("undecodable: {e}")))
 }

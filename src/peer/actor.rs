@@ -42,7 +42,12 @@ impl Actor for PeerLink {
     fn started(&mut self, _: &mut Context<Self>) {
         let (tx, rx) = mpsc::channel(QUEUE_MESSAGES_MAX);
         self.queue = Some(tx);
-        actix_rt::spawn(run_link(self.peer_id, self.url.clone(), self.cluster_id, rx));
+        actix_rt::spawn(run_link(
+            self.peer_id,
+            self.url.clone(),
+            self.cluster_id,
+            rx,
+        ));
     }
 }
 
@@ -58,7 +63,10 @@ impl Handler<SendMessages> for PeerLink {
         let Some(queue) = &self.queue else { return };
         for m in msg.0 {
             if queue.try_send(m).is_err() {
-                tracing::debug!(peer = self.peer_id, "peer queue full or closed; message dropped");
+                tracing::debug!(
+                    peer = self.peer_id,
+                    "peer queue full or closed; message dropped"
+                );
             }
         }
     }
