@@ -238,6 +238,18 @@ async fn serve(
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
     }
+    // Like etcd, serve clients only once this member's attributes are published through the
+    // log: from then on every member lists its name and client URLs.
+    publish_attributes(
+        &api,
+        member_id,
+        cfg.name.clone(),
+        cfg.advertise_client_urls
+            .iter()
+            .map(crate::config::etcd_url_string)
+            .collect(),
+    )
+    .await;
     for addr in cfg.listen_client_addrs.clone() {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -270,16 +282,6 @@ async fn serve(
         );
         tracing::info!(%addr, "serving client requests");
     }
-    tokio::spawn(publish_attributes(
-        api,
-        member_id,
-        cfg.name.clone(),
-        cfg.advertise_client_urls
-            .iter()
-            .map(crate::config::etcd_url_string)
-            .collect(),
-    ));
-
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
@@ -293,7 +295,7 @@ async fn serve(
 }
 
 /// Publishes this member's name and client URLs through the log, retrying until applied.
-async fn publish_attributes(api: Api, member_id: u64, name: String, client_urls: Vec<String>) {
+async fn publish_attributes(api: &Api, member_id: u64, name: String, client_urls: Vec<String>) {
     let request = internal_request::Request::MemberAttributes(MemberAttributes {
         member_id,
         name,
@@ -301,7 +303,10 @@ async fn publish_attributes(api: Api, member_id: u64, name: String, client_urls:
     });
     loop {
         match api.propose(request.clone()).await {
-            Ok(_) => return,
+            Ok(_) => {
+                tracing::info!("published member attributes; ready to serve clients");
+                return;
+            }
             Err(e) => {
                 tracing::debug!("publishing member attributes: {}; retrying", e.message());
                 tokio::time::sleep(Duration::from_millis(500)).await;

@@ -27,7 +27,11 @@ impl KvService {
     }
 
     async fn apply(&self, request: Internal) -> Result<Applied, Status> {
-        Ok(self.api.propose(request).await?.response)
+        self.api
+            .propose(request)
+            .await?
+            .map(|outcome| outcome.response)
+            .ok_or_else(|| Status::internal("apply produced no KV response"))
     }
 }
 

@@ -106,7 +106,7 @@ impl Api {
     pub async fn propose(
         &self,
         request: internal_request::Request,
-    ) -> Result<ApplyOutcome, Status> {
+    ) -> Result<Option<ApplyOutcome>, Status> {
         let id = self.inner.next_request_id.fetch_add(1, Ordering::Relaxed);
         let data = InternalRequest {
             id,

@@ -16,8 +16,9 @@ use prost::Message as _;
 use std::collections::BTreeMap;
 use tokio::sync::oneshot;
 
-/// The result a proposer waits for.
-pub type ApplyResult = Result<ApplyOutcome, MvccError>;
+/// The result a proposer waits for: the KV response and events, `None` for requests with no
+/// KV response (member attributes), or the request's MVCC error.
+pub type ApplyResult = Result<Option<ApplyOutcome>, MvccError>;
 /// The receiving end a proposer awaits.
 pub type Waiter = oneshot::Receiver<ApplyResult>;
 type RangeReply = oneshot::Sender<Result<RangeResponse, MvccError>>;
@@ -54,7 +55,19 @@ impl StoreActor {
                 return self.mark_applied(entry.index);
             }
         };
-        let op = match request.request {
+        let result = self.apply_request(entry.index, request.request);
+        if let Some(waiter) = self.waiters.remove(&request.id) {
+            let _ = waiter.send(result);
+        }
+    }
+
+    /// Applies one decoded request; `Ok(None)` for requests that produce no KV response.
+    fn apply_request(
+        &mut self,
+        index: u64,
+        request: Option<internal_request::Request>,
+    ) -> ApplyResult {
+        let op = match request {
             Some(internal_request::Request::Put(r)) => Request::Put(r),
             Some(internal_request::Request::DeleteRange(r)) => Request::DeleteRange(r),
             Some(internal_request::Request::Txn(r)) => Request::Txn(r),
@@ -64,18 +77,19 @@ impl StoreActor {
                 if let Err(e) = self.members.publish(a.member_id, a.name, a.client_urls) {
                     fatal(&e.to_string());
                 }
-                return self.mark_applied(entry.index);
+                self.mark_applied(index);
+                return Ok(None);
             }
-            None => return self.mark_applied(entry.index),
+            None => {
+                self.mark_applied(index);
+                return Ok(None);
+            }
         };
-        let result = match self.kv.apply(entry.index, &op) {
-            Ok(None) => return, // already applied
-            Ok(Some(outcome)) => Ok(outcome),
+        match self.kv.apply(index, &op) {
             Err(e) if e.is_fatal() => fatal(&e.to_string()),
-            Err(e) => Err(e), // a request error: the entry still counts as applied
-        };
-        if let Some(waiter) = self.waiters.remove(&request.id) {
-            let _ = waiter.send(result);
+            // `Ok(None)` (already applied) cannot happen: checked by the caller.
+            // A request error still counts as applied; it is the client's answer.
+            other => other,
         }
     }
 

@@ -54,6 +54,8 @@ pub enum ProposeError {
 
 /// Owns the Raft core and routes its effects; see the module docs.
 pub struct RaftActor {
+    /// This member's id.
+    id: NodeId,
     node: RawNode<MemStorage>,
     log: Addr<LogActor>,
     store: Addr<StoreActor>,
@@ -88,6 +90,7 @@ impl RaftActor {
         let rng = Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         let node = RawNode::new(config, storage, rng)?;
         Ok(Self {
+            id: config.id,
             node,
             log,
             store,
@@ -109,8 +112,8 @@ impl RaftActor {
         self.publish_status(&ready);
         self.send(std::mem::take(&mut ready.messages));
         for rs in std::mem::take(&mut ready.read_states) {
-            let ctx_id = decode_ctx(&rs.request_ctx);
-            if let Some(tx) = self.pending_reads.remove(&ctx_id) {
+            let ctx_id = decode_ctx(self.id, &rs.request_ctx);
+            if let Some(tx) = ctx_id.and_then(|id| self.pending_reads.remove(&id)) {
                 let _ = tx.send(Ok(rs.index));
             }
         }
@@ -210,8 +213,24 @@ fn fatal(e: &StorageError) -> ! {
     std::process::exit(1);
 }
 
-fn decode_ctx(ctx: &[u8]) -> u64 {
-    ctx.try_into().map(u64::from_be_bytes).unwrap_or(0)
+/// A read index request context: this member's id then a counter, 16 bytes. The leader keys
+/// pending reads by context (etcd raft's readOnly does the same), so contexts must be unique
+/// across members, not just within one.
+fn encode_ctx(member_id: u64, counter: u64) -> Vec<u8> {
+    let mut ctx = Vec::with_capacity(16);
+    ctx.extend_from_slice(&member_id.to_be_bytes());
+    ctx.extend_from_slice(&counter.to_be_bytes());
+    ctx
+}
+
+/// The counter of a context made by [`encode_ctx`] for `member_id`; `None` for another
+/// member's context.
+fn decode_ctx(member_id: u64, ctx: &[u8]) -> Option<u64> {
+    let (member, counter) = ctx.split_at_checked(8)?;
+    if member != member_id.to_be_bytes() {
+        return None;
+    }
+    counter.try_into().ok().map(u64::from_be_bytes)
 }
 
 impl Actor for RaftActor {
@@ -280,7 +299,7 @@ impl Handler<ReadIndex> for RaftActor {
         let id = self.next_read_ctx;
         self.next_read_ctx += 1;
         let (tx, rx) = oneshot::channel();
-        if self.node.read_index(id.to_be_bytes().to_vec()).is_err() {
+        if self.node.read_index(encode_ctx(self.id, id)).is_err() {
             return Err(ProposeError::NoLeader);
         }
         self.pending_reads.insert(id, tx);
