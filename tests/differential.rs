@@ -171,11 +171,11 @@ fn normalize_line(line: &str, ids: &Ids) -> String {
     let mut l = line
         .replace(&ids.client_url, "<client-url>")
         .replace(&ids.peer_url, "<peer-url>");
-    if l.starts_with('{') || l.starts_with('[') {
-        if let Ok(mut v) = serde_json::from_str::<Value>(&l) {
-            normalize_json(&mut v);
-            return v.to_string();
-        }
+    if (l.starts_with('{') || l.starts_with('['))
+        && let Ok(mut v) = serde_json::from_str::<Value>(&l)
+    {
+        normalize_json(&mut v);
+        return v.to_string();
     }
     if let Some(i) = l.find("took = ") {
         l.truncate(i + "took = ".len());
