@@ -85,6 +85,10 @@ const SCRIPT: &[Step] = &[
     step(&["del", "--prev-kv", "--prefix", "c/", "-w", "json"]),
     step(&["put", "b", "again"]),
     step(&["get", "b", "-w", "json"]),
+    step(&["put", "--ignore-value", "b"]),
+    step(&["put", "--ignore-value", "nokey"]),
+    step(&["get", "b", "--consistency=s", "-w", "json"]),
+    step(&["get", "b", "--hex"]),
     step_in(
         &["txn"],
         "value(\"a\") = \"3\"\n\nput t 1\nget a\n\nput f 1\n\n",
