@@ -85,6 +85,10 @@ const SCRIPT: &[Step] = &[
     step(&["del", "--prev-kv", "--prefix", "c/", "-w", "json"]),
     step(&["put", "b", "again"]),
     step(&["get", "b", "-w", "json"]),
+    step(&["put", "--ignore-value", "b"]),
+    step(&["put", "--ignore-value", "nokey"]),
+    step(&["get", "b", "--consistency=s", "-w", "json"]),
+    step(&["get", "b", "--hex"]),
     step_in(
         &["txn"],
         "value(\"a\") = \"3\"\n\nput t 1\nget a\n\nput f 1\n\n",
@@ -171,11 +175,11 @@ fn normalize_line(line: &str, ids: &Ids) -> String {
     let mut l = line
         .replace(&ids.client_url, "<client-url>")
         .replace(&ids.peer_url, "<peer-url>");
-    if l.starts_with('{') || l.starts_with('[') {
-        if let Ok(mut v) = serde_json::from_str::<Value>(&l) {
-            normalize_json(&mut v);
-            return v.to_string();
-        }
+    if (l.starts_with('{') || l.starts_with('['))
+        && let Ok(mut v) = serde_json::from_str::<Value>(&l)
+    {
+        normalize_json(&mut v);
+        return v.to_string();
     }
     if let Some(i) = l.find("took = ") {
         l.truncate(i + "took = ".len());

@@ -435,6 +435,11 @@ impl Cluster {
         })
     }
 
+    /// Process id of member i while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.members[i].child.as_ref().map(Child::id)
+    }
+
     /// SIGKILLs member i and reaps it.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.members[i].child.take() {
