@@ -44,7 +44,8 @@ impl Cluster for ClusterService {
             })
             .collect();
         Ok(Response::new(MemberListResponse {
-            header: Some(self.api.header(store.revision)),
+            // etcd's Cluster service headers carry no revision (only Maintenance/KV ones do).
+            header: Some(self.api.header(0)),
             members,
         }))
     }

@@ -3,7 +3,10 @@
 
 use super::{Api, error};
 use crate::mvcc::actor::GetStatus;
-use crate::pb::etcdserverpb::{StatusRequest, StatusResponse, maintenance_server::Maintenance};
+use crate::pb::etcdserverpb::{
+    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, StatusRequest,
+    StatusResponse, alarm_request::AlarmAction, maintenance_server::Maintenance,
+};
 use tonic::{Request, Response, Status};
 
 /// The etcd API version this member reports in `Status.version` (what etcdctl prints).
@@ -21,8 +24,45 @@ impl MaintenanceService {
     }
 }
 
+impl MaintenanceService {
+    async fn revision(&self) -> Result<i64, Status> {
+        let store = self.api.store().send(GetStatus).await;
+        Ok(store.map_err(|_| error::stopped())?.revision)
+    }
+}
+
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
+    /// Alarms: ferrokv raises none yet (no space quota), so GET lists none and DEACTIVATE
+    /// of an alarm that is not active is a no-op, as in etcd. ACTIVATE answers
+    /// `Unimplemented` rather than pretending to raise an alarm.
+    async fn alarm(
+        &self,
+        request: Request<AlarmRequest>,
+    ) -> Result<Response<AlarmResponse>, Status> {
+        if request.into_inner().action() == AlarmAction::Activate {
+            return Err(Status::unimplemented(
+                "alarm activation is not supported yet",
+            ));
+        }
+        Ok(Response::new(AlarmResponse {
+            header: Some(self.api.header(self.revision().await?)),
+            alarms: Vec::new(),
+        }))
+    }
+
+    /// Defragment: asks fjall to compact every keyspace of this member's database fully,
+    /// reclaiming space from deleted and compacted records (etcd rewrites its bolt file).
+    async fn defragment(
+        &self,
+        _: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
+        self.api.defragment().await?;
+        Ok(Response::new(DefragmentResponse {
+            header: Some(self.api.header(self.revision().await?)),
+        }))
+    }
+
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let store = self
             .api

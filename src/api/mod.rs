@@ -201,6 +201,22 @@ impl Api {
         self.inner.member_id
     }
 
+    /// Fully compacts every keyspace of the member's database (Maintenance.Defragment), on a
+    /// blocking thread. Errors: `Internal` with fjall's error.
+    pub async fn defragment(&self) -> Result<(), Status> {
+        let db = self.inner.db.clone();
+        let result = tokio::task::spawn_blocking(move || -> Result<(), fjall::Error> {
+            for name in db.list_keyspace_names() {
+                db.keyspace(&name, fjall::KeyspaceCreateOptions::default)?
+                    .major_compact()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| error::stopped())?;
+        result.map_err(|e| Status::internal(format!("defragment: {e}")))
+    }
+
     /// Bytes the member's database occupies on disk.
     pub fn db_size_bytes(&self) -> i64 {
         self.inner.db.disk_space().unwrap_or(0) as i64
