@@ -54,6 +54,10 @@ pub mod storage;
 pub mod types;
 
 #[cfg(test)]
+mod interaction_tests;
+#[cfg(test)]
+mod paper_tests;
+#[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;
