@@ -54,6 +54,8 @@ pub mod storage;
 pub mod types;
 
 #[cfg(test)]
+mod chaos_tests;
+#[cfg(test)]
 mod interaction_tests;
 #[cfg(test)]
 mod paper_tests;
