@@ -164,7 +164,11 @@ impl<S: Storage> RawNode<S> {
         let (self_messages, persisted_messages) = std::mem::take(&mut r.msgs_after_append)
             .into_iter()
             .partition(|m| m.to == r.id);
+        let must_sync = !r.raft_log.unstable.entries.is_empty()
+            || hard_state.term != self.prev_hard_state.term
+            || hard_state.vote != self.prev_hard_state.vote;
         let ready = Ready {
+            must_sync,
             soft_state: (soft_state != self.prev_soft_state).then_some(soft_state),
             hard_state: (hard_state != self.prev_hard_state).then_some(hard_state),
             entries: r.raft_log.unstable.entries.clone(),
@@ -211,6 +215,21 @@ impl<S: Storage> RawNode<S> {
     /// `advance`. Writing anything else breaks the core's view of the log.
     pub fn storage_mut(&mut self) -> &mut S {
         &mut self.raft.raft_log.storage
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.raft.id
+    }
+
+    /// Role and known leader (cheap; no allocation).
+    pub fn soft_state(&self) -> SoftState {
+        self.raft.soft_state()
+    }
+
+    /// Current term, vote and commit index in memory (may be ahead of what is persisted).
+    pub fn hard_state(&self) -> HardState {
+        self.raft.hard_state()
     }
 
     /// Id, term/vote/commit, role/leader, applied index and (on a leader) progress.

@@ -50,9 +50,18 @@ pub struct Ready {
     /// Messages this node sends itself (its own vote, its own append ack); the core steps
     /// them in `advance`, i.e. after the persist.
     pub(crate) self_messages: Vec<Message>,
+    /// Whether persisting needs an fsync (see [`Ready::must_sync`]).
+    pub(crate) must_sync: bool,
 }
 
 impl Ready {
+    /// Whether step 2 of the contract needs an fsync: true when there are entries to append
+    /// or the term or vote changed. A change of only the commit index may be written without
+    /// fsync, because a lost commit index is recovered from the leader (etcd raft `MustSync`).
+    pub fn must_sync(&self) -> bool {
+        self.must_sync
+    }
+
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.soft_state.is_none()

@@ -252,6 +252,48 @@ fn single_node_becomes_leader_and_commits_noop_after_persist() {
 }
 
 #[test]
+fn must_sync_only_for_entries_or_term_and_vote() {
+    let mut n = new_node(&test_config(2), three_voters());
+    let app = MessageBody::AppendEntries {
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries: vec![ent(1, 1, b"")],
+        commit: 0,
+    };
+    n.step(msg(1, 2, 1, app)).unwrap();
+    let rd = handle(&mut n);
+    assert!(rd.must_sync(), "new entries and a new term");
+    n.step(msg(
+        1,
+        2,
+        1,
+        MessageBody::Heartbeat {
+            commit: 1,
+            ctx: vec![],
+        },
+    ))
+    .unwrap();
+    let rd = handle(&mut n);
+    assert_eq!(
+        rd.hard_state,
+        Some(HardState {
+            term: 1,
+            vote: 0,
+            commit: 1
+        })
+    );
+    assert!(!rd.must_sync(), "only the commit index changed");
+    assert_eq!(
+        n.soft_state(),
+        SoftState {
+            leader_id: 1,
+            role: Role::Follower
+        }
+    );
+    assert_eq!(n.hard_state().commit, 1);
+}
+
+#[test]
 fn vote_grant_leaves_only_after_persist() {
     let mut n = new_node(&test_config(2), three_voters());
     n.step(vote_req(1, 2, 1, false, 0, 0)).unwrap();
