@@ -327,6 +327,7 @@ script_tests! {
     read_index => "read_index.txt",
     check_quorum => "check_quorum.txt",
     transfer_leader => "transfer_leader.txt",
+    restart => "restart.txt",
 }
 
 #[test]

@@ -877,7 +877,10 @@ impl<S: Storage> Raft<S> {
             return;
         }
         let was_paused = pr.is_paused();
-        if !pr.maybe_update(index) {
+        // A repeated ack of the known match still moves a probing follower back to Replicate
+        // (e.g. a follower that is fully caught up but was probed after a lost message).
+        let reprobe = index == pr.match_index && pr.state == ProgressState::Probe;
+        if !pr.maybe_update(index) && !reprobe {
             return;
         }
         match pr.state {
@@ -909,7 +912,9 @@ impl<S: Storage> Raft<S> {
         if pr.state == ProgressState::Replicate && pr.inflights.full() {
             pr.inflights.free_first_one();
         }
-        if pr.match_index < last_index {
+        // A lagging follower gets entries; a probing one gets an (empty) probe so that its
+        // answer can move it back to Replicate.
+        if pr.match_index < last_index || pr.state == ProgressState::Probe {
             self.send_append(from);
         }
         if ctx.is_empty() {

@@ -221,6 +221,8 @@ impl Cluster {
         let storage = self.node(id).storage().clone();
         let config = self.configs[&id].clone();
         self.nodes.insert(id, new_node(&config, storage));
+        // The state machine is rebuilt by replaying committed entries (config.applied = 0).
+        self.applied.insert(id, Vec::new());
     }
 
     /// The unique leader with the highest term, if any.
