@@ -18,7 +18,7 @@ enum Action {
     /// Process all Readies and deliver all messages (respecting cuts) until quiet.
     Stabilize,
     Propose(NodeId, u8),
-    ReadIndex(NodeId, u8),
+    ReadIndex(NodeId),
     ProcessReady(NodeId),
     /// Deliver the in-flight message at this (wrapped) position: reorders.
     Deliver(usize),
@@ -39,7 +39,7 @@ fn action(n: u64) -> impl Strategy<Value = Action> {
         3 => (1u8..12).prop_map(Action::TickAll),
         3 => Just(Action::Stabilize),
         3 => (id.clone(), any::<u8>()).prop_map(|(i, d)| Action::Propose(i, d)),
-        1 => (id.clone(), any::<u8>()).prop_map(|(i, d)| Action::ReadIndex(i, d)),
+        2 => id.clone().prop_map(Action::ReadIndex),
         10 => id.clone().prop_map(Action::ProcessReady),
         12 => any::<usize>().prop_map(Action::Deliver),
         2 => any::<usize>().prop_map(Action::Drop),
@@ -56,6 +56,8 @@ struct Checker {
     leaders: BTreeMap<u64, NodeId>,
     /// node → durable (term, commit) last seen, to check monotonicity.
     last: BTreeMap<NodeId, (u64, u64)>,
+    /// read ctx → highest commit index anywhere in the cluster when the read was issued.
+    reads_issued: BTreeMap<Vec<u8>, u64>,
 }
 
 impl Checker {
@@ -78,6 +80,17 @@ impl Checker {
                 return Err(format!("node {id}: durable term/commit went back: {hs:?}"));
             }
             self.last.insert(*id, (hs.term, hs.commit));
+        }
+        // Linearizable reads (thesis §6.4): a read point covers every entry committed anywhere
+        // before the read was issued.
+        for rs in c.read_states.values().flatten() {
+            let floor = self.reads_issued[&rs.request_ctx];
+            if rs.index < floor {
+                return Err(format!(
+                    "read state index {} below commit {floor} at issue",
+                    rs.index
+                ));
+            }
         }
         // Log Matching on durable logs.
         let logs: Vec<Vec<Entry>> = c.nodes.keys().map(|id| c.log_of(*id)).collect();
@@ -122,6 +135,7 @@ fn run(
     let mut checker = Checker {
         leaders: BTreeMap::new(),
         last: BTreeMap::new(),
+        reads_issued: BTreeMap::new(),
     };
     for a in actions {
         match *a {
@@ -135,8 +149,16 @@ fn run(
             Action::Propose(id, d) => {
                 let _ = c.node_mut(id).propose(vec![d]);
             }
-            Action::ReadIndex(id, d) => {
-                let _ = c.node_mut(id).read_index(vec![d]);
+            Action::ReadIndex(id) => {
+                let ctx = (checker.reads_issued.len() as u64).to_be_bytes().to_vec();
+                let floor = c
+                    .nodes
+                    .values()
+                    .map(|x| x.hard_state().commit)
+                    .max()
+                    .unwrap_or(0);
+                checker.reads_issued.insert(ctx.clone(), floor);
+                let _ = c.node_mut(id).read_index(ctx);
             }
             Action::ProcessReady(id) => {
                 c.process_ready(id);

@@ -101,8 +101,9 @@ impl<S: Storage> RawNode<S> {
 
     /// Requests a linearizable read point (Raft thesis §6.4). When confirmed, a
     /// [`ReadState`](super::ReadState) with the same `ctx` appears in a later Ready; serve the
-    /// read once applied through its `index`. `ctx` must be unique among pending reads (use a
-    /// request id).
+    /// read once applied through its `index`. `ctx` must be unique among the reads pending at
+    /// the leader from *all* members (the leader keys pending reads by ctx and ignores a
+    /// duplicate): use a request id that includes this member's id, as etcd does.
     ///
     /// Errors: [`RaftError::ProposalDropped`] when no leader is known or this node is a
     /// candidate. A read accepted here can still be lost silently (the leader steps down, a
