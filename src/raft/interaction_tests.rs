@@ -8,6 +8,10 @@
 //! Commands (ids are node ids; `[..]` optional; without ids, all nodes):
 //! - `add-nodes N [pre-vote=B] [check-quorum=B] [max-size=BYTES] [max-inflight=N]` —
 //!   nodes 1..=N, all voters (pre-vote and check-quorum default to false here).
+//! - `add-node ID` — a new, empty node that knows the current configuration (a joining
+//!   member; it becomes part of the configuration only through a conf change)
+//! - `propose-conf-change ID CHANGES.. [transition=auto|implicit|explicit]` with changes
+//!   `vN` (add voter), `lN` (add learner), `rN` (remove); no changes = leave joint
 //! - `campaign ID`, `propose ID DATA`, `read-index ID CTX`, `transfer-leader FROM TO`
 //! - `tick ID N`, `tick-election ID` (until its election timeout / check-quorum round),
 //!   `tick-heartbeat ID`
@@ -24,7 +28,10 @@ use std::path::PathBuf;
 
 use super::testing::{Cluster, Step, fmt_delivered, fmt_ready, fmt_state, test_config};
 use super::types::DisplayBytes;
-use super::{Config, NodeId, Role};
+use super::{
+    ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, Config, MemStorage, NodeId,
+    Role,
+};
 
 struct Cmd {
     name: String,
@@ -103,6 +110,51 @@ fn run(cluster: &mut Option<Cluster>, cmd: &Cmd) -> String {
             let id = cmd.id(0);
             let r = c.node_mut(id).campaign();
             result(r) + &fmt_state(c.node(id))
+        }
+        "add-node" => {
+            let id = cmd.id(0);
+            let any = *c.nodes.keys().next().expect("a node");
+            let cs = c.leader().map_or_else(
+                || c.node(any).status().conf_state,
+                |l| c.node(l).status().conf_state,
+            );
+            let cfg = Config {
+                id,
+                ..c.configs[&any].clone()
+            };
+            c.add_node(cfg, MemStorage::new_with_conf_state(cs));
+            fmt_state(c.node(id))
+        }
+        "propose-conf-change" => {
+            let id = cmd.id(0);
+            let changes = cmd.positional()[1..]
+                .iter()
+                .map(|s| {
+                    let (t, n) = s.split_at(1);
+                    let change_type = match t {
+                        "v" => ConfChangeType::AddVoter,
+                        "l" => ConfChangeType::AddLearner,
+                        "r" => ConfChangeType::RemoveNode,
+                        _ => panic!("bad change {s}"),
+                    };
+                    ConfChangeSingle {
+                        change_type,
+                        node_id: n.parse().expect("node id"),
+                    }
+                })
+                .collect();
+            let transition = match cmd.opt("transition") {
+                None | Some("auto") => ConfChangeTransition::Auto,
+                Some("implicit") => ConfChangeTransition::JointImplicit,
+                Some("explicit") => ConfChangeTransition::JointExplicit,
+                Some(other) => panic!("bad transition {other}"),
+            };
+            let cc = ConfChange {
+                transition,
+                changes,
+                context: vec![],
+            };
+            result(c.node_mut(id).propose_conf_change(&cc))
         }
         "propose" => {
             let id = cmd.id(0);
@@ -197,15 +249,37 @@ fn run(cluster: &mut Option<Cluster>, cmd: &Cmd) -> String {
         "status" => {
             let id = cmd.id(0);
             let mut out = fmt_state(c.node(id));
+            let cs = c.node(id).status().conf_state;
+            let ids = |s: &std::collections::BTreeSet<NodeId>| {
+                s.iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let _ = write!(out, "  config: voters=({})", ids(&cs.voters));
+            if !cs.voters_outgoing.is_empty() {
+                let _ = write!(out, " outgoing=({})", ids(&cs.voters_outgoing));
+            }
+            if !cs.learners.is_empty() {
+                let _ = write!(out, " learners=({})", ids(&cs.learners));
+            }
+            if !cs.learners_next.is_empty() {
+                let _ = write!(out, " learners_next=({})", ids(&cs.learners_next));
+            }
+            if cs.auto_leave {
+                let _ = write!(out, " auto_leave");
+            }
+            out.push('\n');
             for (pid, p) in &c.node(id).status().progress {
                 let _ = writeln!(
                     out,
-                    "  {pid}: {:?} match={} next={} inflight={}{}",
+                    "  {pid}: {:?} match={} next={} inflight={}{}{}",
                     p.state,
                     p.match_index,
                     p.next_index,
                     p.inflights.last_indexes.len(),
-                    if p.probe_sent { " probe_sent" } else { "" }
+                    if p.probe_sent { " probe_sent" } else { "" },
+                    if p.is_learner { " learner" } else { "" }
                 );
             }
             out
@@ -328,6 +402,7 @@ script_tests! {
     check_quorum => "check_quorum.txt",
     transfer_leader => "transfer_leader.txt",
     restart => "restart.txt",
+    conf_change => "conf_change.txt",
 }
 
 #[test]

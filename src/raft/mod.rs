@@ -8,6 +8,7 @@
 //! - `raft.rs`: roles, elections (with pre-vote and check-quorum), replication, commit,
 //!   ReadIndex, leadership transfer.
 //! - `log.rs` / `log_unstable.rs`: the log = stable [`Storage`] + unstable tail.
+//! - [`confchange`]: membership changes (single-voter and joint consensus).
 //! - `progress.rs`: per-follower replication state and flow control; `quorum.rs`: majority
 //!   and joint-majority arithmetic; `read_only.rs`: pending ReadIndex requests.
 //!
@@ -38,6 +39,7 @@
 //! assert_eq!(applied.last().unwrap().data, b"hello");
 //! ```
 
+pub mod confchange;
 pub mod config;
 pub mod error;
 mod log;
@@ -64,6 +66,7 @@ mod testing;
 #[cfg(test)]
 mod tests;
 
+pub use confchange::{ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType};
 pub use config::Config;
 pub use error::{RaftError, Result};
 pub use progress::{Progress, ProgressState};

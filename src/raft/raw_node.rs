@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use rand::RngCore;
 
+use super::confchange::ConfChange;
 use super::config::Config;
 use super::error::{RaftError, Result};
 use super::progress::Progress;
@@ -97,6 +98,34 @@ impl<S: Storage> RawNode<S> {
             data,
         };
         self.raft.propose_entries(vec![entry])
+    }
+
+    /// Proposes a membership change as an entry of kind `ConfChange` (Raft thesis §4). It
+    /// takes effect only when the application calls [`RawNode::apply_conf_change`] for the
+    /// committed entry. Forwarded to the leader like `propose`.
+    ///
+    /// Errors: as `propose`; on the leader also [`RaftError::ConfChangePending`] (an earlier
+    /// change is not applied yet) and [`RaftError::ConfChangeInvalid`] (leaving a joint
+    /// configuration that does not exist, or changing members while joint).
+    pub fn propose_conf_change(&mut self, cc: &ConfChange) -> Result<()> {
+        let entry = Entry {
+            term: 0,
+            index: 0,
+            kind: EntryKind::ConfChange,
+            data: cc.encode(),
+        };
+        self.raft.propose_entries(vec![entry])
+    }
+
+    /// Applies a committed `ConfChange` entry (decode its data with [`ConfChange::decode`]).
+    /// Call it for each such entry of `Ready::committed_entries`, in order, before
+    /// `advance`, and persist the returned configuration with the applied index
+    /// (`MemStorage::set_conf_state`): it is the configuration a restart starts from.
+    ///
+    /// Errors: [`RaftError::ConfChangeInvalid`] if the change does not fit the current
+    /// configuration (it is then ignored on every node alike).
+    pub fn apply_conf_change(&mut self, cc: &ConfChange) -> Result<ConfState> {
+        self.raft.apply_conf_change(cc)
     }
 
     /// Requests a linearizable read point (Raft thesis §6.4). When confirmed, a
@@ -200,6 +229,7 @@ impl<S: Storage> RawNode<S> {
         }
         if let Some(last) = ready.committed_entries.last() {
             r.raft_log.applied_to(last.index);
+            r.maybe_auto_leave_joint();
         }
         for m in ready.self_messages {
             // Self messages are never proposals; any error would be a core bug.
