@@ -11,6 +11,12 @@
 //! - [`confchange`]: membership changes (single-voter and joint consensus).
 //! - `progress.rs`: per-follower replication state and flow control; `quorum.rs`: majority
 //!   and joint-majority arithmetic; `read_only.rs`: pending ReadIndex requests.
+//! - Tests: unit tests in each file and `tests.rs`; paper tests named by section in
+//!   `paper_tests.rs`; data-driven scripts in `testdata/*.txt` (`interaction_tests.rs`);
+//!   a randomized fault test with safety invariants in `chaos_tests.rs`.
+//!
+//! The course chapters `docs/raft-1-election-and-replication.md` and
+//! `docs/raft-2-reads-and-membership.md` explain the design with links to all of these.
 //!
 //! A minimal driving loop (what `RaftActor` does):
 //! ```

@@ -554,3 +554,72 @@ fn test_thesis_6_4_read_index_is_not_served_by_deposed_leader() {
         }]
     );
 }
+
+// ----- thesis §4.3: joint consensus -------------------------------------------------------------
+
+fn joint_cluster() -> Cluster {
+    // C_new = {1,2,3}, C_old = {1,4,5}.
+    let cs = ConfState {
+        voters: [1, 2, 3].into(),
+        voters_outgoing: [1, 4, 5].into(),
+        ..Default::default()
+    };
+    let mut c = Cluster::with_nodes(5);
+    for id in 1..=5 {
+        c.add_node(test_config(id), MemStorage::new_with_conf_state(cs.clone()));
+    }
+    c
+}
+
+#[test]
+fn test_thesis_4_3_joint_election_needs_both_majorities() {
+    let mut c = joint_cluster();
+    c.isolate(4);
+    c.isolate(5);
+    c.elect(1);
+    assert_eq!(
+        role(&c, 1),
+        Role::Candidate,
+        "votes of 1,2,3 are no majority of C_old"
+    );
+    c.heal();
+    c.tick_election(1);
+    c.stabilize();
+    assert_eq!(c.leader(), Some(1));
+}
+
+#[test]
+fn test_thesis_4_3_joint_commit_needs_both_majorities() {
+    let mut c = joint_cluster();
+    c.elect(1);
+    c.isolate(2);
+    c.isolate(3);
+    c.node_mut(1).propose(b"x".to_vec()).unwrap();
+    c.stabilize();
+    assert_eq!(
+        c.node(1).status().hard_state.commit,
+        1,
+        "1,4,5 are no majority of C_new"
+    );
+    c.heal();
+    c.tick_heartbeat(1);
+    c.stabilize();
+    assert_eq!(c.node(1).status().hard_state.commit, 2);
+}
+
+#[test]
+fn test_thesis_4_3_removed_leader_steps_down_after_applying_its_removal() {
+    let mut c = Cluster::with_nodes(3);
+    c.elect(1);
+    c.node_mut(1)
+        .propose_conf_change(&ConfChange::single(ConfChangeType::RemoveNode, 1))
+        .unwrap();
+    c.stabilize();
+    assert_eq!(role(&c, 1), Role::Follower);
+    assert_eq!(c.node(2).status().conf_state.voters, [2, 3].into());
+    // Node 1 is no voter any more: it cannot campaign.
+    assert_eq!(c.node_mut(1).campaign(), Err(RaftError::NotVoter));
+    c.tick_election(2);
+    c.stabilize();
+    assert!(matches!(c.leader(), Some(2) | Some(3)));
+}
