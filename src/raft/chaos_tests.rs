@@ -30,6 +30,9 @@ enum Action {
     Restart(NodeId),
     /// Take a Ready, send its immediate messages, crash before persisting.
     CrashMidReady(NodeId),
+    /// Propose a membership change at a node: (proposer, op, target, second target).
+    /// op 0: add learner, 1: add voter, 2: remove, 3: joint {add voter a, remove b}.
+    ConfChange(NodeId, u8, NodeId, NodeId),
 }
 
 fn action(n: u64) -> impl Strategy<Value = Action> {
@@ -47,7 +50,8 @@ fn action(n: u64) -> impl Strategy<Value = Action> {
         1 => id.clone().prop_map(Action::Isolate),
         1 => Just(Action::Heal),
         1 => id.clone().prop_map(Action::Restart),
-        1 => id.prop_map(Action::CrashMidReady),
+        1 => id.clone().prop_map(Action::CrashMidReady),
+        1 => (id.clone(), 0u8..4, id.clone(), id).prop_map(|(p, op, a, b)| Action::ConfChange(p, op, a, b)),
     ]
 }
 
@@ -187,6 +191,26 @@ fn run(
                 }
                 restart(&mut c, id);
             }
+            Action::ConfChange(p, op, a, b) => {
+                let single = |t, id| ConfChangeSingle {
+                    change_type: t,
+                    node_id: id,
+                };
+                let changes = match op {
+                    0 => vec![single(ConfChangeType::AddLearner, a)],
+                    1 => vec![single(ConfChangeType::AddVoter, a)],
+                    2 => vec![single(ConfChangeType::RemoveNode, a)],
+                    _ => vec![
+                        single(ConfChangeType::AddVoter, a),
+                        single(ConfChangeType::RemoveNode, b),
+                    ],
+                };
+                let cc = ConfChange {
+                    changes,
+                    ..Default::default()
+                };
+                let _ = c.node_mut(p).propose_conf_change(&cc);
+            }
             _ => {}
         }
         checker.check(&c)?;
@@ -203,10 +227,14 @@ fn run(
         if let Some(l) = c.leader() {
             let st = c.node(l).status();
             let leader_log = c.log_of(l);
-            if c.nodes.values().all(|x| {
-                let s = x.status();
-                s.applied == st.hard_state.commit && c.log_of(s.id) == leader_log
+            // Only current members are replicated to; removed nodes may lag forever.
+            let cs = &st.conf_state;
+            let members: Vec<NodeId> = cs.voters.iter().chain(&cs.learners).copied().collect();
+            if members.iter().all(|id| {
+                let s = c.node(*id).status();
+                s.applied == st.hard_state.commit && c.log_of(*id) == leader_log
             }) && st.hard_state.commit == st.last_index
+                && cs.voters_outgoing.is_empty()
             {
                 converged = true;
                 break;
