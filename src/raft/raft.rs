@@ -575,7 +575,15 @@ impl<S: Storage> Raft<S> {
     /// cannot handle (no leader, candidate, or transfer in progress).
     pub fn step(&mut self, m: Message) -> Result<()> {
         if m.term == 0 {
-            // Forwarded Propose/ReadIndex: not term-checked.
+            // Forwarded Propose/ReadIndex are not term-checked; any other RPC must carry a
+            // term, so a term-0 one is malformed and dropped.
+            if !matches!(
+                m.body,
+                MessageBody::Propose { .. } | MessageBody::ReadIndex { .. }
+            ) {
+                debug!(id = self.id, msg = %m, "dropping term-0 message");
+                return Ok(());
+            }
         } else if m.term > self.term {
             if let MessageBody::RequestVote {
                 leader_transfer, ..

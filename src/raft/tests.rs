@@ -774,3 +774,20 @@ fn transfer_leader_sends_timeout_now_and_target_wins() {
     assert_eq!(c.leader(), Some(2));
     assert_eq!(c.node(2).raft.term, 2);
 }
+
+#[test]
+fn term_zero_rpcs_other_than_forwards_are_dropped() {
+    let mut n = new_node(&test_config(2), three_voters());
+    n.step(msg(
+        1,
+        2,
+        0,
+        MessageBody::Heartbeat {
+            commit: 0,
+            ctx: vec![],
+        },
+    ))
+    .unwrap();
+    assert_eq!(n.soft_state().leader_id, 0);
+    assert!(!n.has_ready());
+}
