@@ -791,3 +791,14 @@ fn term_zero_rpcs_other_than_forwards_are_dropped() {
     assert_eq!(n.soft_state().leader_id, 0);
     assert!(!n.has_ready());
 }
+
+#[test]
+fn raw_node_and_messages_can_move_between_threads() {
+    // Actors own a RawNode and ship messages across threads.
+    fn assert_send<T: Send>() {}
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send::<RawNode<MemStorage>>();
+    assert_send_sync::<Message>();
+    assert_send_sync::<Ready>();
+    assert_send_sync::<MemStorage>();
+}
