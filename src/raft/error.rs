@@ -28,6 +28,15 @@ pub enum RaftError {
     /// `campaign` on a node that is not a voter of the current configuration.
     #[error("node is not a voter and cannot campaign")]
     NotVoter,
+    /// A configuration change is malformed or not allowed in the current configuration (e.g.
+    /// changing two voters without a joint configuration, leaving a joint configuration that
+    /// was never entered, removing every voter); the string says which rule failed.
+    #[error("invalid configuration change: {0}")]
+    ConfChangeInvalid(String),
+    /// Another configuration change is still unapplied; retry after it is applied (the leader
+    /// accepts one change at a time, Raft thesis §4.1).
+    #[error("a configuration change is already pending")]
+    ConfChangePending,
     /// A storage implementation failed; the string describes the failure.
     #[error("raft storage: {0}")]
     Storage(String),

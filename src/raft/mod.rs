@@ -8,8 +8,15 @@
 //! - `raft.rs`: roles, elections (with pre-vote and check-quorum), replication, commit,
 //!   ReadIndex, leadership transfer.
 //! - `log.rs` / `log_unstable.rs`: the log = stable [`Storage`] + unstable tail.
+//! - [`confchange`]: membership changes (single-voter and joint consensus).
 //! - `progress.rs`: per-follower replication state and flow control; `quorum.rs`: majority
 //!   and joint-majority arithmetic; `read_only.rs`: pending ReadIndex requests.
+//! - Tests: unit tests in each file and `tests.rs`; paper tests named by section in
+//!   `paper_tests.rs`; data-driven scripts in `testdata/*.txt` (`interaction_tests.rs`);
+//!   a randomized fault test with safety invariants in `chaos_tests.rs`.
+//!
+//! The course chapters `docs/raft-1-election-and-replication.md` and
+//! `docs/raft-2-reads-and-membership.md` explain the design with links to all of these.
 //!
 //! A minimal driving loop (what `RaftActor` does):
 //! ```
@@ -39,6 +46,7 @@
 //! ```
 
 pub mod actor;
+pub mod confchange;
 pub mod config;
 pub mod error;
 mod log;
@@ -55,10 +63,17 @@ pub mod storage;
 pub mod types;
 
 #[cfg(test)]
+mod chaos_tests;
+#[cfg(test)]
+mod interaction_tests;
+#[cfg(test)]
+mod paper_tests;
+#[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;
 
+pub use confchange::{ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType};
 pub use config::Config;
 pub use error::{RaftError, Result};
 pub use progress::{Progress, ProgressState};

@@ -24,6 +24,7 @@
 use rand::{Rng, RngCore};
 use tracing::debug;
 
+use super::confchange::{Changer, ConfChange};
 use super::config::Config;
 use super::error::{RaftError, Result};
 use super::log::RaftLog;
@@ -32,7 +33,8 @@ use super::quorum::VoteResult;
 use super::read_only::ReadOnly;
 use super::storage::Storage;
 use super::types::{
-    Entry, EntryKind, HardState, Message, MessageBody, NO_NODE, NodeId, ReadState, Role, SoftState,
+    ConfState, Entry, EntryKind, HardState, Message, MessageBody, NO_NODE, NodeId, ReadState, Role,
+    SoftState,
 };
 
 /// Why a node campaigns.
@@ -82,6 +84,9 @@ pub(crate) struct Raft<S: Storage> {
     max_inflight: usize,
     /// Target of an ongoing leadership transfer, or 0.
     pub lead_transferee: NodeId,
+    /// Leader: index of the latest configuration change proposed; a new one is refused
+    /// until the application has applied through it.
+    pub pending_conf_index: u64,
     rng: Box<dyn RngCore + Send>,
 }
 
@@ -116,6 +121,7 @@ impl<S: Storage> Raft<S> {
             max_size_per_msg: config.max_size_per_msg,
             max_inflight: config.max_inflight_msgs,
             lead_transferee: NO_NODE,
+            pending_conf_index: 0,
             rng,
         };
         if hs != HardState::default() {
@@ -369,6 +375,9 @@ impl<S: Storage> Raft<S> {
         if let Some(pr) = self.prs.progress.get_mut(&self.id) {
             pr.become_replicate();
         }
+        // Conservatively treat every entry before the no-op as a possibly pending
+        // configuration change: no new change until they are applied.
+        self.pending_conf_index = self.raft_log.last_index();
         // The no-op lets this leader commit entries of earlier terms (§5.4.2) and learn the
         // commit index it needs for ReadIndex (thesis §6.4).
         self.append_entries(vec![Entry::default()]);
@@ -566,7 +575,15 @@ impl<S: Storage> Raft<S> {
     /// cannot handle (no leader, candidate, or transfer in progress).
     pub fn step(&mut self, m: Message) -> Result<()> {
         if m.term == 0 {
-            // Forwarded Propose/ReadIndex: not term-checked.
+            // Forwarded Propose/ReadIndex are not term-checked; any other RPC must carry a
+            // term, so a term-0 one is malformed and dropped.
+            if !matches!(
+                m.body,
+                MessageBody::Propose { .. } | MessageBody::ReadIndex { .. }
+            ) {
+                debug!(id = self.id, msg = %m, "dropping term-0 message");
+                return Ok(());
+            }
         } else if m.term > self.term {
             if let MessageBody::RequestVote {
                 leader_transfer, ..
@@ -773,6 +790,13 @@ impl<S: Storage> Raft<S> {
                 if self.lead_transferee != NO_NODE {
                     return Err(RaftError::ProposalDropped);
                 }
+                self.check_conf_changes(&entries)?;
+                let first_index = self.raft_log.last_index() + 1;
+                for (i, e) in entries.iter().enumerate() {
+                    if e.kind == EntryKind::ConfChange {
+                        self.pending_conf_index = first_index + i as u64;
+                    }
+                }
                 self.append_entries(entries);
                 self.bcast_append();
                 Ok(())
@@ -783,6 +807,101 @@ impl<S: Storage> Raft<S> {
                 Ok(())
             }
             _ => Err(RaftError::ProposalDropped),
+        }
+    }
+
+    /// Leader: refuses configuration-change entries that cannot be accepted now (etcd raft
+    /// `stepLeader` MsgProp checks): one unapplied change at a time; inside a joint
+    /// configuration only "leave"; outside one, no "leave".
+    fn check_conf_changes(&self, entries: &[Entry]) -> Result<()> {
+        let mut pending = self.pending_conf_index > self.raft_log.applied;
+        for e in entries.iter().filter(|e| e.kind == EntryKind::ConfChange) {
+            let cc = ConfChange::decode(&e.data)?;
+            if pending {
+                return Err(RaftError::ConfChangePending);
+            }
+            let joint = !self.prs.voters.outgoing.voters.is_empty();
+            if joint && !cc.is_leave_joint() {
+                return Err(RaftError::ConfChangeInvalid(
+                    "must leave the joint configuration first".into(),
+                ));
+            }
+            if !joint && cc.is_leave_joint() {
+                return Err(RaftError::ConfChangeInvalid(
+                    "not in a joint configuration".into(),
+                ));
+            }
+            pending = true;
+        }
+        Ok(())
+    }
+
+    /// Applies a committed configuration change (called by the application when it applies
+    /// the `ConfChange` entry) and returns the new configuration to persist.
+    ///
+    /// Errors: [`RaftError::ConfChangeInvalid`] when the change does not fit the current
+    /// configuration; the configuration is then unchanged. (Every node applies the same
+    /// committed entries in the same order, so all of them reject the same changes.)
+    pub fn apply_conf_change(&mut self, cc: &ConfChange) -> Result<ConfState> {
+        let changer = Changer {
+            tracker: &self.prs,
+            last_index: self.raft_log.last_index(),
+        };
+        let tracker = if cc.is_leave_joint() {
+            changer.leave_joint()?
+        } else if let Some(auto_leave) = cc.enter_joint() {
+            changer.enter_joint(auto_leave, &cc.changes)?
+        } else {
+            changer.simple(&cc.changes)?
+        };
+        self.prs = tracker;
+        let cs = self.prs.conf_state();
+        debug!(id = self.id, ?cs, "applied configuration change");
+        let is_member_voter = self
+            .prs
+            .progress
+            .get(&self.id)
+            .is_some_and(|p| !p.is_learner);
+        if self.role == Role::Leader && !is_member_voter {
+            // Removed or demoted: stop leading; the remaining voters elect a new leader.
+            self.become_follower(self.term, NO_NODE);
+            return Ok(cs);
+        }
+        if self.role != Role::Leader {
+            return Ok(cs);
+        }
+        if self.maybe_commit() {
+            // A smaller quorum may commit more at once.
+            self.bcast_append();
+        } else {
+            // Probe new members right away instead of waiting for a heartbeat.
+            let ids: Vec<NodeId> = self.prs.progress.keys().copied().collect();
+            for id in ids {
+                self.maybe_send_append(id, false);
+            }
+        }
+        if self.lead_transferee != NO_NODE && !self.prs.voters.contains(self.lead_transferee) {
+            self.lead_transferee = NO_NODE;
+        }
+        Ok(cs)
+    }
+
+    /// Leader: after the entry that entered an auto-leave joint configuration is applied,
+    /// propose leaving it (etcd raft: `appliedTo`).
+    pub fn maybe_auto_leave_joint(&mut self) {
+        if self.role == Role::Leader
+            && self.prs.auto_leave
+            && self.raft_log.applied >= self.pending_conf_index
+        {
+            let entry = Entry {
+                kind: EntryKind::ConfChange,
+                data: ConfChange::leave_joint().encode(),
+                ..Default::default()
+            };
+            self.pending_conf_index = self.raft_log.last_index() + 1;
+            debug!(id = self.id, "proposing to leave the joint configuration");
+            self.append_entries(vec![entry]);
+            self.bcast_append();
         }
     }
 
@@ -877,7 +996,10 @@ impl<S: Storage> Raft<S> {
             return;
         }
         let was_paused = pr.is_paused();
-        if !pr.maybe_update(index) {
+        // A repeated ack of the known match still moves a probing follower back to Replicate
+        // (e.g. a follower that is fully caught up but was probed after a lost message).
+        let reprobe = index == pr.match_index && pr.state == ProgressState::Probe;
+        if !pr.maybe_update(index) && !reprobe {
             return;
         }
         match pr.state {
@@ -909,7 +1031,9 @@ impl<S: Storage> Raft<S> {
         if pr.state == ProgressState::Replicate && pr.inflights.full() {
             pr.inflights.free_first_one();
         }
-        if pr.match_index < last_index {
+        // A lagging follower gets entries; a probing one gets an (empty) probe so that its
+        // answer can move it back to Replicate.
+        if pr.match_index < last_index || pr.state == ProgressState::Probe {
             self.send_append(from);
         }
         if ctx.is_empty() {

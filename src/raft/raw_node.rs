@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use rand::RngCore;
 
+use super::confchange::ConfChange;
 use super::config::Config;
 use super::error::{RaftError, Result};
 use super::progress::Progress;
@@ -99,10 +100,39 @@ impl<S: Storage> RawNode<S> {
         self.raft.propose_entries(vec![entry])
     }
 
+    /// Proposes a membership change as an entry of kind `ConfChange` (Raft thesis §4). It
+    /// takes effect only when the application calls [`RawNode::apply_conf_change`] for the
+    /// committed entry. Forwarded to the leader like `propose`.
+    ///
+    /// Errors: as `propose`; on the leader also [`RaftError::ConfChangePending`] (an earlier
+    /// change is not applied yet) and [`RaftError::ConfChangeInvalid`] (leaving a joint
+    /// configuration that does not exist, or changing members while joint).
+    pub fn propose_conf_change(&mut self, cc: &ConfChange) -> Result<()> {
+        let entry = Entry {
+            term: 0,
+            index: 0,
+            kind: EntryKind::ConfChange,
+            data: cc.encode(),
+        };
+        self.raft.propose_entries(vec![entry])
+    }
+
+    /// Applies a committed `ConfChange` entry (decode its data with [`ConfChange::decode`]).
+    /// Call it for each such entry of `Ready::committed_entries`, in order, before
+    /// `advance`, and persist the returned configuration with the applied index
+    /// (`MemStorage::set_conf_state`): it is the configuration a restart starts from.
+    ///
+    /// Errors: [`RaftError::ConfChangeInvalid`] if the change does not fit the current
+    /// configuration (it is then ignored on every node alike).
+    pub fn apply_conf_change(&mut self, cc: &ConfChange) -> Result<ConfState> {
+        self.raft.apply_conf_change(cc)
+    }
+
     /// Requests a linearizable read point (Raft thesis §6.4). When confirmed, a
     /// [`ReadState`](super::ReadState) with the same `ctx` appears in a later Ready; serve the
-    /// read once applied through its `index`. `ctx` must be unique among pending reads (use a
-    /// request id).
+    /// read once applied through its `index`. `ctx` must be unique among the reads pending at
+    /// the leader from *all* members (the leader keys pending reads by ctx and ignores a
+    /// duplicate): use a request id that includes this member's id, as etcd does.
     ///
     /// Errors: [`RaftError::ProposalDropped`] when no leader is known or this node is a
     /// candidate. A read accepted here can still be lost silently (the leader steps down, a
@@ -164,7 +194,11 @@ impl<S: Storage> RawNode<S> {
         let (self_messages, persisted_messages) = std::mem::take(&mut r.msgs_after_append)
             .into_iter()
             .partition(|m| m.to == r.id);
+        let must_sync = !r.raft_log.unstable.entries.is_empty()
+            || hard_state.term != self.prev_hard_state.term
+            || hard_state.vote != self.prev_hard_state.vote;
         let ready = Ready {
+            must_sync,
             soft_state: (soft_state != self.prev_soft_state).then_some(soft_state),
             hard_state: (hard_state != self.prev_hard_state).then_some(hard_state),
             entries: r.raft_log.unstable.entries.clone(),
@@ -195,6 +229,7 @@ impl<S: Storage> RawNode<S> {
         }
         if let Some(last) = ready.committed_entries.last() {
             r.raft_log.applied_to(last.index);
+            r.maybe_auto_leave_joint();
         }
         for m in ready.self_messages {
             // Self messages are never proposals; any error would be a core bug.
@@ -211,6 +246,21 @@ impl<S: Storage> RawNode<S> {
     /// `advance`. Writing anything else breaks the core's view of the log.
     pub fn storage_mut(&mut self) -> &mut S {
         &mut self.raft.raft_log.storage
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.raft.id
+    }
+
+    /// Role and known leader (cheap; no allocation).
+    pub fn soft_state(&self) -> SoftState {
+        self.raft.soft_state()
+    }
+
+    /// Current term, vote and commit index in memory (may be ahead of what is persisted).
+    pub fn hard_state(&self) -> HardState {
+        self.raft.hard_state()
     }
 
     /// Id, term/vote/commit, role/leader, applied index and (on a leader) progress.

@@ -18,8 +18,11 @@ use super::types::{Entry, HardState, Message, ReadState, SoftState};
 ///    node never promises what a crash could make it forget (Raft Figure 2: persist before
 ///    answering RPCs).
 /// 4. **Apply `committed_entries`** in order (they may include entries from `entries` of this
-///    same Ready, which is why step 2 comes first), and serve the reads in `read_states` once
-///    the state machine has applied through each `ReadState::index`.
+///    same Ready, which is why step 2 comes first). Handing them to an apply actor is enough;
+///    only the order matters. For each entry of kind `ConfChange`, call
+///    `RawNode::apply_conf_change` (before `advance`) and persist the returned `ConfState`.
+///    Serve the reads in `read_states` once the state machine has applied through each
+///    `ReadState::index`.
 /// 5. **Call `RawNode::advance(ready)`** with this Ready. It tells the core that the entries
 ///    are durable (the leader then counts its own log as matched through the last of them),
 ///    that the committed entries were handed to the application, and delivers the node's
@@ -50,9 +53,18 @@ pub struct Ready {
     /// Messages this node sends itself (its own vote, its own append ack); the core steps
     /// them in `advance`, i.e. after the persist.
     pub(crate) self_messages: Vec<Message>,
+    /// Whether persisting needs an fsync (see [`Ready::must_sync`]).
+    pub(crate) must_sync: bool,
 }
 
 impl Ready {
+    /// Whether step 2 of the contract needs an fsync: true when there are entries to append
+    /// or the term or vote changed. A change of only the commit index may be written without
+    /// fsync, because a lost commit index is recovered from the leader (etcd raft `MustSync`).
+    pub fn must_sync(&self) -> bool {
+        self.must_sync
+    }
+
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.soft_state.is_none()

@@ -17,6 +17,9 @@ use super::types::{ConfState, Entry, HardState};
 /// - `entries` and `term` return [`RaftError::Compacted`] below `first_index() - 1` /
 ///   `first_index()` and [`RaftError::Unavailable`] above `last_index()`.
 /// - Everything returned must already be durable: the core treats it as persisted.
+/// - `first_index` and `last_index` must not fail once the node is built: the core treats an
+///   error there as a broken invariant and panics (an in-memory mirror such as [`MemStorage`]
+///   never fails; a disk-backed implementation should keep these two indexes in memory).
 pub trait Storage {
     /// The persisted hard state and configuration, read once when a node starts.
     fn initial_state(&self) -> Result<(HardState, ConfState)>;

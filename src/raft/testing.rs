@@ -1,6 +1,6 @@
 //! Test harness: a network of `RawNode<MemStorage>`s with a message queue, link cuts, and a
-#![allow(dead_code)] // parts are used only by some test modules
 //! text rendering of Readies. Used by the paper tests and the interaction scripts.
+#![allow(dead_code)] // parts are used only by some test modules
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -9,7 +9,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    ConfState, Config, Entry, MemStorage, Message, NodeId, RawNode, ReadState, Ready, Role,
+    ConfChange, ConfState, Config, Entry, EntryKind, MemStorage, Message, NodeId, RawNode,
+    ReadState, Ready, Role,
 };
 
 /// A Raft config for tests: election 10 ticks, heartbeat 1, pre-vote and check-quorum off.
@@ -108,6 +109,17 @@ impl Cluster {
             .entry(id)
             .or_default()
             .extend(ready.read_states.iter().cloned());
+        // Apply configuration changes as the application would, before advance.
+        for e in ready
+            .committed_entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::ConfChange)
+        {
+            let cc = ConfChange::decode(&e.data).expect("valid conf change");
+            if let Ok(cs) = node.apply_conf_change(&cc) {
+                node.storage_mut().set_conf_state(cs);
+            }
+        }
         let shown = ready.clone();
         node.advance(ready);
         Some(shown)
@@ -221,6 +233,8 @@ impl Cluster {
         let storage = self.node(id).storage().clone();
         let config = self.configs[&id].clone();
         self.nodes.insert(id, new_node(&config, storage));
+        // The state machine is rebuilt by replaying committed entries (config.applied = 0).
+        self.applied.insert(id, Vec::new());
     }
 
     /// The unique leader with the highest term, if any.

@@ -252,6 +252,48 @@ fn single_node_becomes_leader_and_commits_noop_after_persist() {
 }
 
 #[test]
+fn must_sync_only_for_entries_or_term_and_vote() {
+    let mut n = new_node(&test_config(2), three_voters());
+    let app = MessageBody::AppendEntries {
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries: vec![ent(1, 1, b"")],
+        commit: 0,
+    };
+    n.step(msg(1, 2, 1, app)).unwrap();
+    let rd = handle(&mut n);
+    assert!(rd.must_sync(), "new entries and a new term");
+    n.step(msg(
+        1,
+        2,
+        1,
+        MessageBody::Heartbeat {
+            commit: 1,
+            ctx: vec![],
+        },
+    ))
+    .unwrap();
+    let rd = handle(&mut n);
+    assert_eq!(
+        rd.hard_state,
+        Some(HardState {
+            term: 1,
+            vote: 0,
+            commit: 1
+        })
+    );
+    assert!(!rd.must_sync(), "only the commit index changed");
+    assert_eq!(
+        n.soft_state(),
+        SoftState {
+            leader_id: 1,
+            role: Role::Follower
+        }
+    );
+    assert_eq!(n.hard_state().commit, 1);
+}
+
+#[test]
 fn vote_grant_leaves_only_after_persist() {
     let mut n = new_node(&test_config(2), three_voters());
     n.step(vote_req(1, 2, 1, false, 0, 0)).unwrap();
@@ -731,4 +773,32 @@ fn transfer_leader_sends_timeout_now_and_target_wins() {
     c.stabilize();
     assert_eq!(c.leader(), Some(2));
     assert_eq!(c.node(2).raft.term, 2);
+}
+
+#[test]
+fn term_zero_rpcs_other_than_forwards_are_dropped() {
+    let mut n = new_node(&test_config(2), three_voters());
+    n.step(msg(
+        1,
+        2,
+        0,
+        MessageBody::Heartbeat {
+            commit: 0,
+            ctx: vec![],
+        },
+    ))
+    .unwrap();
+    assert_eq!(n.soft_state().leader_id, 0);
+    assert!(!n.has_ready());
+}
+
+#[test]
+fn raw_node_and_messages_can_move_between_threads() {
+    // Actors own a RawNode and ship messages across threads.
+    fn assert_send<T: Send>() {}
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send::<RawNode<MemStorage>>();
+    assert_send_sync::<Message>();
+    assert_send_sync::<Ready>();
+    assert_send_sync::<MemStorage>();
 }
