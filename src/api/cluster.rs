@@ -1,8 +1,7 @@
 //! `etcdserverpb.Cluster`: MemberList from the member table; membership changes answer
 //! `Unimplemented` until joint consensus is wired in.
 
-use super::{Api, error};
-use crate::mvcc::actor::GetStatus;
+use super::Api;
 use crate::pb::etcdserverpb::{
     Member, MemberListRequest, MemberListResponse, cluster_server::Cluster,
 };
@@ -26,12 +25,7 @@ impl Cluster for ClusterService {
         &self,
         _: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
-        let store = self
-            .api
-            .store()
-            .send(GetStatus)
-            .await
-            .map_err(|_| error::stopped())?;
+        let store = self.api.store_status().await?;
         let members = store
             .members
             .into_iter()

@@ -1,8 +1,7 @@
 //! `etcdserverpb.Maintenance`: Status from the member's real state; the other RPCs answer
 //! `Unimplemented` until they are built (generated default stubs).
 
-use super::{Api, error};
-use crate::mvcc::actor::GetStatus;
+use super::Api;
 use crate::pb::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, StatusRequest,
     StatusResponse, alarm_request::AlarmAction, maintenance_server::Maintenance,
@@ -26,8 +25,7 @@ impl MaintenanceService {
 
 impl MaintenanceService {
     async fn revision(&self) -> Result<i64, Status> {
-        let store = self.api.store().send(GetStatus).await;
-        Ok(store.map_err(|_| error::stopped())?.revision)
+        Ok(self.api.store_status().await?.revision)
     }
 }
 
@@ -64,12 +62,7 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        let store = self
-            .api
-            .store()
-            .send(GetStatus)
-            .await
-            .map_err(|_| error::stopped())?;
+        let store = self.api.store_status().await?;
         let raft = self.api.raft_status();
         let db_size = self.api.db_size_bytes();
         Ok(Response::new(StatusResponse {

@@ -9,7 +9,9 @@ pub mod maintenance;
 pub mod validate;
 
 use crate::mvcc::ApplyOutcome;
-use crate::mvcc::actor::{CancelWait, LocalRange, RegisterWait, StoreActor};
+use crate::mvcc::actor::{
+    CancelWait, GetStatus, LocalRange, RegisterWait, StoreActor, StoreStatus,
+};
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse, ResponseHeader};
 use crate::pb::peerpb::{InternalRequest, internal_request};
 use crate::raft::actor::{Propose, RaftActor, RaftStatus, ReadIndex};
@@ -191,9 +193,14 @@ impl Api {
         self.inner.raft_status.borrow().clone()
     }
 
-    /// The StoreActor, for status queries.
-    pub fn store(&self) -> &Addr<StoreActor> {
-        &self.inner.store
+    /// The StoreActor's revision, applied index and member table.
+    /// Errors: "etcdserver: server stopped" when the actor is gone.
+    pub async fn store_status(&self) -> Result<StoreStatus, Status> {
+        self.inner
+            .store
+            .send(GetStatus)
+            .await
+            .map_err(|_| error::stopped())
     }
 
     /// This member's id.
