@@ -197,18 +197,22 @@ impl<S: Storage> RawNode<S> {
         let must_sync = !r.raft_log.unstable.entries.is_empty()
             || hard_state.term != self.prev_hard_state.term
             || hard_state.vote != self.prev_hard_state.vote;
+        let entries = r.raft_log.unstable.entries.clone();
+        let committed_entries = if r.raft_log.has_next_committed_entries() {
+            r.raft_log.next_committed_entries()
+        } else {
+            Vec::new()
+        };
         let ready = Ready {
             must_sync,
+            last_entry: entries.last().map(|e| (e.index, e.term)),
+            last_committed_index: committed_entries.last().map(|e| e.index),
             soft_state: (soft_state != self.prev_soft_state).then_some(soft_state),
             hard_state: (hard_state != self.prev_hard_state).then_some(hard_state),
-            entries: r.raft_log.unstable.entries.clone(),
+            entries,
             messages: std::mem::take(&mut r.msgs),
             persisted_messages,
-            committed_entries: if r.raft_log.has_next_committed_entries() {
-                r.raft_log.next_committed_entries()
-            } else {
-                Vec::new()
-            },
+            committed_entries,
             read_states: std::mem::take(&mut r.read_states),
             self_messages,
         };
@@ -224,11 +228,11 @@ impl<S: Storage> RawNode<S> {
     pub fn advance(&mut self, ready: Ready) {
         self.ready_outstanding = false;
         let r = &mut self.raft;
-        if let Some(last) = ready.entries.last() {
-            r.raft_log.stable_to(last.index, last.term);
+        if let Some((index, term)) = ready.last_entry {
+            r.raft_log.stable_to(index, term);
         }
-        if let Some(last) = ready.committed_entries.last() {
-            r.raft_log.applied_to(last.index);
+        if let Some(index) = ready.last_committed_index {
+            r.raft_log.applied_to(index);
             r.maybe_auto_leave_joint();
         }
         for m in ready.self_messages {

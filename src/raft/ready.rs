@@ -23,7 +23,8 @@ use super::types::{Entry, HardState, Message, ReadState, SoftState};
 ///    `RawNode::apply_conf_change` (before `advance`) and persist the returned `ConfState`.
 ///    Serve the reads in `read_states` once the state machine has applied through each
 ///    `ReadState::index`.
-/// 5. **Call `RawNode::advance(ready)`** with this Ready. It tells the core that the entries
+/// 5. **Call `RawNode::advance(ready)`** with this Ready (its public lists may have been
+///    moved out: `advance` uses what `ready()` recorded privately). It tells the core that the entries
 ///    are durable (the leader then counts its own log as matched through the last of them),
 ///    that the committed entries were handed to the application, and delivers the node's
 ///    own vote and append acknowledgement.
@@ -55,6 +56,11 @@ pub struct Ready {
     pub(crate) self_messages: Vec<Message>,
     /// Whether persisting needs an fsync (see [`Ready::must_sync`]).
     pub(crate) must_sync: bool,
+    /// (index, term) of the last entry of `entries`, recorded by `ready()` so `advance` does
+    /// not depend on the caller leaving the public lists in place (callers move them out).
+    pub(crate) last_entry: Option<(u64, u64)>,
+    /// Index of the last entry of `committed_entries`, for the same reason.
+    pub(crate) last_committed_index: Option<u64>,
 }
 
 impl Ready {

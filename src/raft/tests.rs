@@ -251,6 +251,47 @@ fn single_node_becomes_leader_and_commits_noop_after_persist() {
     assert_eq!(n.status().applied, 1);
 }
 
+/// Callers move `entries` and `committed_entries` out of a Ready (the RaftActor hands them to
+/// other actors); `advance` must still mark them durable and applied, or every later Ready
+/// re-persists the whole tail and re-delivers the same committed entries.
+#[test]
+fn advance_works_when_the_caller_moved_the_lists_out() {
+    let mut n = new_node(
+        &test_config(1),
+        MemStorage::new_with_conf_state(ConfState::from_voters([1])),
+    );
+    n.campaign().unwrap();
+    n.propose(b"x".to_vec()).ok();
+    let mut applied = Vec::new();
+    for _ in 0..10 {
+        if !n.has_ready() {
+            break;
+        }
+        let mut rd = n.ready();
+        if let Some(hs) = rd.hard_state {
+            n.storage_mut().set_hard_state(hs);
+        }
+        let entries = std::mem::take(&mut rd.entries);
+        n.storage_mut().append(&entries).unwrap();
+        applied.extend(
+            std::mem::take(&mut rd.committed_entries)
+                .into_iter()
+                .map(|e| e.index),
+        );
+        n.advance(rd);
+    }
+    assert!(
+        !n.has_ready(),
+        "the node settles once everything is durable and applied"
+    );
+    assert_eq!(
+        applied,
+        vec![1],
+        "each committed entry is handed out exactly once"
+    );
+    assert_eq!(n.status().applied, 1);
+}
+
 #[test]
 fn must_sync_only_for_entries_or_term_and_vote() {
     let mut n = new_node(&test_config(2), three_voters());
