@@ -57,6 +57,21 @@ pub struct Options {
     pub verbose: bool,
     /// Where the nodes' fjall directories go (a fresh temp dir per node inside it).
     pub data_dir: PathBuf,
+    /// Deliberately break the node driver, to check that the invariants catch it.
+    pub sabotage: Option<Sabotage>,
+}
+
+/// A deliberate bug in how the simulator drives a node, for checking the checker: with one
+/// of these, some seeds must fail (see `tests/sabotage.rs`). Never set in normal runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sabotage {
+    /// Send `persisted_messages` (vote grants, append acks) before the write is durable,
+    /// breaking step 3 of the `Ready` contract: a crash can then make a node forget a vote
+    /// or entries it already promised.
+    SendBeforePersist,
+    /// The disk acknowledges an fsync but a crash loses the last durable entry (a disk cache
+    /// that lies), so a node can forget an entry it acknowledged.
+    LyingFsync,
 }
 
 impl Options {
@@ -69,6 +84,7 @@ impl Options {
             liveness_ticks_max: 500,
             verbose: false,
             data_dir: default_data_dir(),
+            sabotage: None,
         }
     }
 }
@@ -165,6 +181,10 @@ const HEARTBEAT_TICKS: usize = 1;
 /// Small, so that replication is split into several AppendEntries and flow control engages.
 const MAX_SIZE_PER_MSG_BYTES: u64 = 512;
 const MAX_INFLIGHT_MSGS: usize = 4;
+/// Work bound per tick: a healthy 5-node cluster handles a few dozen events per tick; a
+/// feedback loop between nodes (each message causing more than one) would otherwise hang the
+/// run instead of failing it.
+const EVENTS_PER_TICK_MAX: u64 = 10_000;
 /// How often the liveness phase re-proposes its final write if unacknowledged, ticks.
 const FINAL_RETRY_TICKS: u64 = 25;
 
@@ -365,8 +385,21 @@ impl Cluster {
                 self.observe(i)?;
             }
         }
+        let mut events_this_tick = 0;
         while let Some((_, event)) = self.queue.pop_due(self.now) {
             self.events += 1;
+            events_this_tick += 1;
+            if events_this_tick > EVENTS_PER_TICK_MAX {
+                return violated(
+                    "liveness",
+                    format!(
+                        "message storm: more than {EVENTS_PER_TICK_MAX} events in tick {} \
+                         ({} still queued)",
+                        self.now,
+                        self.queue.len()
+                    ),
+                );
+            }
             self.handle(event)?;
         }
         Ok(())
@@ -682,6 +715,9 @@ impl Cluster {
         node.raw = None;
         node.in_flight = None;
         node.disk.crash();
+        if self.options.sabotage == Some(Sabotage::LyingFsync) {
+            node.disk.lose_last_entry();
+        }
         node.store = None;
         self.plan.crashes += 1;
         self.invariants.on_crash(node.id);
@@ -760,6 +796,11 @@ impl Cluster {
             let mut ready = raw.ready();
             for m in std::mem::take(&mut ready.messages) {
                 self.send(m);
+            }
+            if self.options.sabotage == Some(Sabotage::SendBeforePersist) {
+                for m in std::mem::take(&mut ready.persisted_messages) {
+                    self.send(m);
+                }
             }
             // No ReadIndex requests are issued, so `read_states` stays empty.
             if ready.hard_state.is_none() && ready.entries.is_empty() {

@@ -95,6 +95,26 @@ impl Disk {
         Ok(Some(write))
     }
 
+    /// Drops the last durable entry if this node does not know it committed, as a disk whose
+    /// fsync lied would on power loss (an entry it knows committed was applied, and the store
+    /// would notice). Only for [`Sabotage::LyingFsync`](crate::cluster::Sabotage::LyingFsync).
+    pub fn lose_last_entry(&mut self) {
+        let hs = self.durable.hard_state();
+        let entries = self.durable.all_entries();
+        let Some((last, kept)) = entries.split_last() else {
+            return;
+        };
+        if last.index <= hs.commit {
+            return;
+        }
+        let mut durable = MemStorage::new_with_conf_state(self.durable.conf_state().clone());
+        durable
+            .append(kept)
+            .expect("a prefix of a valid log is valid");
+        durable.set_hard_state(hs);
+        self.durable = durable;
+    }
+
     /// The node crashed: the in-flight write, if any, never reaches the disk.
     pub fn crash(&mut self) {
         if self.in_flight.take().is_some() {

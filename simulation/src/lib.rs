@@ -29,5 +29,5 @@ pub mod oracle;
 pub mod trace;
 pub mod workload;
 
-pub use cluster::{Failure, Options, RunStats, run_seed};
+pub use cluster::{Failure, Options, RunStats, Sabotage, run_seed};
 pub use invariants::Violation;

@@ -37,6 +37,13 @@ struct Cli {
     /// Directory for the nodes' fjall stores (default: /dev/shm if present, else the temp dir).
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
+    /// Deliberately break the node driver to check that the invariants catch it:
+    /// `send-before-persist` or `lying-fsync`.
+    #[arg(long, value_parser = parse_sabotage)]
+    sabotage: Option<simulation::Sabotage>,
+    /// Run every seed even after a failure; list the failures at the end.
+    #[arg(long)]
+    keep_going: bool,
     /// Print the trace of every event.
     #[arg(short, long)]
     verbose: bool,
@@ -51,6 +58,7 @@ fn main() -> ExitCode {
     let nodes = cli.nodes.as_deref().map(|n| n.parse().expect("3 or 5"));
     let started = Instant::now();
     let mut total = RunStats::default();
+    let mut failed = Vec::new();
     for &seed in &seeds {
         println!("seed {seed}");
         let options = Options {
@@ -63,6 +71,7 @@ fn main() -> ExitCode {
                 .data_dir
                 .clone()
                 .unwrap_or_else(simulation::cluster::default_data_dir),
+            sabotage: cli.sabotage,
         };
         match run_seed(&options) {
             Ok(stats) => {
@@ -83,10 +92,26 @@ fn main() -> ExitCode {
                 if let Some(n) = &cli.nodes {
                     replay.push_str(&format!(" --nodes {n}"));
                 }
+                if let Some(s) = &cli.sabotage {
+                    replay.push_str(&format!(" --sabotage {}", sabotage_name(*s)));
+                }
                 println!("replay: {replay} -v");
-                return ExitCode::FAILURE;
+                if !cli.keep_going {
+                    return ExitCode::FAILURE;
+                }
+                failed.push(failure);
             }
         }
+    }
+    if !failed.is_empty() {
+        println!("FAILED {} of {} seeds:", failed.len(), seeds.len());
+        for f in &failed {
+            println!(
+                "  seed {} tick {}: {}",
+                f.seed, f.tick, f.violation.invariant
+            );
+        }
+        return ExitCode::FAILURE;
     }
     println!(
         "PASSED {} seeds in {:.1}s: {} ticks, {} events, {} commits, {} elections, {} crashes \
@@ -120,4 +145,19 @@ fn add(total: &mut RunStats, s: &RunStats) {
     total.writes_lost += s.writes_lost;
     total.proposals += s.proposals;
     total.acks += s.acks;
+}
+
+fn parse_sabotage(s: &str) -> Result<simulation::Sabotage, String> {
+    match s {
+        "send-before-persist" => Ok(simulation::Sabotage::SendBeforePersist),
+        "lying-fsync" => Ok(simulation::Sabotage::LyingFsync),
+        _ => Err("expected send-before-persist or lying-fsync".into()),
+    }
+}
+
+fn sabotage_name(s: simulation::Sabotage) -> &'static str {
+    match s {
+        simulation::Sabotage::SendBeforePersist => "send-before-persist",
+        simulation::Sabotage::LyingFsync => "lying-fsync",
+    }
 }

@@ -1,14 +1,14 @@
 //! CI runs of the simulator: the fixed seed list `simulation/seeds.txt`, a block of further
 //! seeds, and a determinism check. Bounded for a debug build on two cores: the safety phase
-//! is shorter than the CLI's default.
+//! as long as the CLI default.
 //!
 //! `SIMULATION_SEEDS_FROM=<n>` moves the block of further seeds to `n..n+50`, so a CI job can
 //! feed fresh seeds (e.g. the build number) while a plain `cargo test` stays reproducible.
 
 use simulation::{Options, run_seed};
 
-/// Safety-phase ticks in tests (the CLI default is 1000).
-const TEST_SAFETY_TICKS: u64 = 400;
+/// Safety-phase ticks in tests: the CLI default, so a listed seed replays with the plain command.
+const TEST_SAFETY_TICKS: u64 = 1000;
 const FURTHER_SEEDS: u64 = 50;
 
 fn options(seed: u64, safety_ticks: u64) -> Options {
