@@ -36,7 +36,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::clock::{EventQueue, Tick};
 use crate::disk::Disk;
 use crate::invariants::{
-    Applied, Check, Final, InvariantSet, NodeState, Persisted, Restarted, Violation, violated,
+    Applied, Check, Final, InvariantSet, NodeState, Persisted, Restarted, ServedRead, Violation,
+    violated,
 };
 use crate::network::{Network, NetworkProfile};
 use crate::trace::Trace;
@@ -127,6 +128,10 @@ pub struct RunStats {
     pub proposals: u64,
     /// Client requests acknowledged.
     pub acks: u64,
+    /// Linearizable reads served (ReadIndex).
+    pub reads: u64,
+    /// Leadership transfers requested.
+    pub transfers: u64,
     /// Hash of the whole trace; equal for two runs of one seed.
     pub trace_hash: u64,
 }
@@ -239,7 +244,10 @@ struct FaultPlan {
     heal_ticks_max: u64,
     fsync_ticks_max: u64,
     propose_per_mille: u32,
+    read_per_mille: u32,
+    transfer_per_mille: u32,
     partition_active: bool,
+    transfers: u64,
     crashes: u64,
     partitions: u64,
 }
@@ -287,7 +295,10 @@ impl Cluster {
             heal_ticks_max: plan_rng.random_range(10..=120),
             fsync_ticks_max: plan_rng.random_range(0..=3),
             propose_per_mille: plan_rng.random_range(100..=350),
+            read_per_mille: plan_rng.random_range(0..=150),
+            transfer_per_mille: plan_rng.random_range(0..=5),
             partition_active: false,
+            transfers: 0,
             crashes: 0,
             partitions: 0,
             rng: plan_rng,
@@ -343,6 +354,8 @@ impl Cluster {
             writes_lost: self.nodes.iter().map(|n| n.disk.stats.lost).sum(),
             proposals: self.workload.stats.proposed,
             acks: self.workload.stats.acked,
+            reads: self.workload.stats.reads_served,
+            transfers: self.plan.transfers,
             trace_hash: self.trace.hash(),
         }
     }
@@ -574,6 +587,21 @@ impl Cluster {
             let at = self.now + self.plan.rng.random_range(1..=self.plan.restart_ticks_max);
             self.queue.push(at, Event::Restart(self.nodes[victim].id));
         }
+        if self.plan.chance(self.plan.transfer_per_mille)
+            && let Some(l) = (0..n).find(|&i| self.nodes[i].role == Role::Leader)
+            && let Some(raw) = self.nodes[l].raw.as_mut()
+        {
+            let to = self.plan.rng.random_range(1..=n as NodeId);
+            raw.transfer_leader(to);
+            self.plan.transfers += 1;
+            self.trace.line(format_args!(
+                "t={} n{} transfer leadership to n{to}",
+                self.now,
+                l + 1
+            ));
+            self.drive(l)?;
+            self.observe(l)?;
+        }
         if !self.plan.partition_active && self.plan.chance(self.plan.partition_per_mille) {
             let mut ids: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
             let shape = self.plan.rng.random_range(0..3);
@@ -618,15 +646,73 @@ impl Cluster {
     }
 
     fn client_request(&mut self) -> Check {
+        if self.plan.chance(self.plan.read_per_mille) {
+            let i = self.random_running_node();
+            self.start_read(i)?;
+        }
         if !self.plan.chance(self.plan.propose_per_mille) {
             return Ok(());
         }
+        let i = self.random_running_node();
+        let request = self.workload.next_request();
+        self.propose(i, request).map(|_| ())
+    }
+
+    fn random_running_node(&mut self) -> usize {
         let up: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].running())
             .collect();
-        let i = up[self.plan.rng.random_range(0..up.len())];
-        let request = self.workload.next_request();
-        self.propose(i, request).map(|_| ())
+        up[self.plan.rng.random_range(0..up.len())]
+    }
+
+    /// A linearizable Range of one key on node `i`, as the API's `ReadIndex` path does.
+    fn start_read(&mut self, i: usize) -> Check {
+        let node = &mut self.nodes[i];
+        let id = self.workload.start_read(node.id, node.incarnation);
+        let raw = node.raw.as_mut().expect("reads go to running nodes");
+        let accepted = raw.read_index(id.to_be_bytes().to_vec()).is_ok();
+        if !accepted {
+            self.workload.read_refused(id);
+        }
+        self.trace.line(format_args!(
+            "t={} n{} read id={id} {}",
+            self.now,
+            node.id,
+            if accepted { "accepted" } else { "refused" }
+        ));
+        self.drive(i)?;
+        self.observe(i)
+    }
+
+    /// Serves the reads node `i` waits for whose read index it has applied.
+    fn serve_reads(&mut self, i: usize) -> Check {
+        let node = &self.nodes[i];
+        let Some(store) = node.store.as_ref() else {
+            return Ok(());
+        };
+        let applied_index = store.kv.applied_index();
+        for (id, read) in self.workload.reads_due(node.id, applied_index) {
+            let request = RangeRequest {
+                key: read.key.clone(),
+                ..Default::default()
+            };
+            let response = store
+                .kv
+                .range(&request)
+                .map_err(|e| storage_violation(node.id, &e))?;
+            let revision = response.header.as_ref().map_or(0, |h| h.revision);
+            self.trace.line(format_args!(
+                "t={} n{} serve read id={id} index={:?} applied={applied_index} rev={revision}",
+                self.now, node.id, read.read_index
+            ));
+            self.invariants.on_read_served(&ServedRead {
+                id,
+                read: &read,
+                applied_index,
+                revision,
+            })?;
+        }
+        Ok(())
     }
 
     /// Proposes `request` on node `i` as the API does; returns whether it was accepted.
@@ -720,6 +806,7 @@ impl Cluster {
         }
         node.store = None;
         self.plan.crashes += 1;
+        self.workload.forget_reads(node.id);
         self.invariants.on_crash(node.id);
         self.trace
             .line(format_args!("t={} n{} crash", self.now, node.id));
@@ -802,7 +889,25 @@ impl Cluster {
                     self.send(m);
                 }
             }
-            // No ReadIndex requests are issued, so `read_states` stays empty.
+            let node = &self.nodes[i];
+            let (id, incarnation) = (node.id, node.incarnation);
+            for rs in std::mem::take(&mut ready.read_states) {
+                let read_id = rs
+                    .request_ctx
+                    .as_slice()
+                    .try_into()
+                    .map_or(0, u64::from_be_bytes);
+                if self
+                    .workload
+                    .read_index_confirmed(read_id, id, incarnation, rs.index)
+                {
+                    self.trace.line(format_args!(
+                        "t={} n{id} read id={read_id} index={}",
+                        self.now, rs.index
+                    ));
+                }
+            }
+            self.serve_reads(i)?;
             if ready.hard_state.is_none() && ready.entries.is_empty() {
                 self.finish(i, ready)?;
                 continue;
@@ -872,6 +977,7 @@ impl Cluster {
         for entry in &ready.committed_entries {
             self.apply(i, entry)?;
         }
+        self.serve_reads(i)?;
         self.nodes[i]
             .raw
             .as_mut()

@@ -116,7 +116,7 @@ fn main() -> ExitCode {
     println!(
         "PASSED {} seeds in {:.1}s: {} ticks, {} events, {} commits, {} elections, {} crashes \
          ({} unsynced writes lost), {} partitions, {} message faults, {} faults injected; \
-         {} proposals, {} acknowledged",
+         {} proposals, {} acknowledged, {} linearizable reads, {} leadership transfers",
         seeds.len(),
         started.elapsed().as_secs_f64(),
         total.ticks,
@@ -129,7 +129,9 @@ fn main() -> ExitCode {
         total.message_faults,
         total.faults(),
         total.proposals,
-        total.acks
+        total.acks,
+        total.reads,
+        total.transfers
     );
     ExitCode::SUCCESS
 }
@@ -145,6 +147,8 @@ fn add(total: &mut RunStats, s: &RunStats) {
     total.writes_lost += s.writes_lost;
     total.proposals += s.proposals;
     total.acks += s.acks;
+    total.reads += s.reads;
+    total.transfers += s.transfers;
 }
 
 fn parse_sabotage(s: &str) -> Result<simulation::Sabotage, String> {

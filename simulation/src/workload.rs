@@ -46,6 +46,22 @@ struct Pending {
     incarnation: u64,
 }
 
+/// A linearizable read (Range of one key through ReadIndex, Raft thesis §6.4) in progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingRead {
+    /// Node serving it.
+    pub node: NodeId,
+    /// That node's incarnation when the read began.
+    pub incarnation: u64,
+    /// The key read.
+    pub key: Vec<u8>,
+    /// Highest index of any write acknowledged before the read began: a linearizable read
+    /// must reflect it.
+    pub acked_floor: u64,
+    /// The read index Raft confirmed, once it did.
+    pub read_index: Option<u64>,
+}
+
 /// Counters for the run summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorkloadStats {
@@ -55,6 +71,10 @@ pub struct WorkloadStats {
     pub refused: u64,
     /// Requests acknowledged.
     pub acked: u64,
+    /// Linearizable reads started.
+    pub reads: u64,
+    /// Linearizable reads served.
+    pub reads_served: u64,
 }
 
 /// The clients of one run.
@@ -63,6 +83,10 @@ pub struct Workload {
     rng: ChaCha8Rng,
     next_id: u64,
     pending: BTreeMap<u64, Pending>,
+    next_read_id: u64,
+    reads: BTreeMap<u64, PendingRead>,
+    /// Highest index of any acknowledged request so far.
+    acked_index_max: u64,
     /// Acknowledged requests, in acknowledgement order.
     pub acks: Vec<Ack>,
     /// What happened so far.
@@ -76,6 +100,9 @@ impl Workload {
             rng,
             next_id: 1,
             pending: BTreeMap::new(),
+            next_read_id: 1,
+            reads: BTreeMap::new(),
+            acked_index_max: 0,
             acks: Vec::new(),
             stats: WorkloadStats::default(),
         }
@@ -206,6 +233,7 @@ impl Workload {
         }
         let p = self.pending.remove(&id).expect("checked above");
         self.stats.acked += 1;
+        self.acked_index_max = self.acked_index_max.max(index);
         self.acks.push(Ack {
             request: p.request,
             node,
@@ -213,6 +241,67 @@ impl Workload {
             result,
         });
         self.acks.last()
+    }
+
+    /// Starts a read of a random key on `node`; returns its id (the ReadIndex context).
+    pub fn start_read(&mut self, node: NodeId, incarnation: u64) -> u64 {
+        let id = self.next_read_id;
+        self.next_read_id += 1;
+        self.stats.reads += 1;
+        let key = key(self.rng.random_range(0..KEY_COUNT));
+        self.reads.insert(
+            id,
+            PendingRead {
+                node,
+                incarnation,
+                key,
+                acked_floor: self.acked_index_max,
+                read_index: None,
+            },
+        );
+        id
+    }
+
+    /// The node refused read `id` at once (no leader).
+    pub fn read_refused(&mut self, id: u64) {
+        self.reads.remove(&id);
+    }
+
+    /// Raft confirmed read index `index` for read `id` on `node` (in `incarnation`).
+    /// Returns false for a read this node does not wait for.
+    pub fn read_index_confirmed(
+        &mut self,
+        id: u64,
+        node: NodeId,
+        incarnation: u64,
+        index: u64,
+    ) -> bool {
+        match self.reads.get_mut(&id) {
+            Some(r) if r.node == node && r.incarnation == incarnation => {
+                r.read_index = Some(index);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes and returns the reads `node` can serve now that it applied through `applied`.
+    pub fn reads_due(&mut self, node: NodeId, applied: u64) -> Vec<(u64, PendingRead)> {
+        let due: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| r.node == node && r.read_index.is_some_and(|i| i <= applied))
+            .map(|(id, _)| *id)
+            .collect();
+        self.stats.reads_served += due.len() as u64;
+        due.into_iter()
+            .map(|id| (id, self.reads.remove(&id).expect("listed above")))
+            .collect()
+    }
+
+    /// `node` crashed: its readers got an error.
+    pub fn forget_reads(&mut self, node: NodeId) {
+        self.reads.retain(|_, r| r.node != node);
     }
 
     /// Whether request `id` was acknowledged.

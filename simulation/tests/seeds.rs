@@ -1,6 +1,6 @@
 //! CI runs of the simulator: the fixed seed list `simulation/seeds.txt`, a block of further
-//! seeds, and a determinism check. Bounded for a debug build on two cores: the safety phase
-//! as long as the CLI default.
+//! seeds, and a determinism check. About 30 s for a debug build on two cores with the stores
+//! on tmpfs (`/dev/shm`); roughly ten times that on a disk-backed temp dir.
 //!
 //! `SIMULATION_SEEDS_FROM=<n>` moves the block of further seeds to `n..n+50`, so a CI job can
 //! feed fresh seeds (e.g. the build number) while a plain `cargo test` stays reproducible.

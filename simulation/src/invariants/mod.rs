@@ -11,6 +11,7 @@ mod durability;
 mod election_safety;
 mod kv_model;
 mod leader_completeness;
+mod linearizable_reads;
 mod log_matching;
 mod monotonic_state;
 mod revision_sequence;
@@ -29,6 +30,7 @@ pub use durability::Durability;
 pub use election_safety::ElectionSafety;
 pub use kv_model::KvModelAgreement;
 pub use leader_completeness::LeaderCompleteness;
+pub use linearizable_reads::{LinearizableReads, ServedRead};
 pub use log_matching::LogMatching;
 pub use monotonic_state::MonotonicState;
 pub use revision_sequence::RevisionSequence;
@@ -232,6 +234,11 @@ impl InvariantSet {
         self.revision_sequence.on_applied(a)?;
         self.monotonic_state.on_applied(a)?;
         self.state_machine_safety.on_applied(a, &mut self.history)
+    }
+
+    /// When a node serves a linearizable read.
+    pub fn on_read_served(&mut self, r: &ServedRead<'_>) -> Check {
+        LinearizableReads::check(r, &self.history)
     }
 
     /// After a node crashed (its in-memory state is gone).
