@@ -646,6 +646,7 @@ impl Cluster {
     }
 
     fn client_request(&mut self) -> Check {
+        self.workload.expire_reads(self.now);
         if self.plan.chance(self.plan.read_per_mille) {
             let i = self.random_running_node();
             self.start_read(i)?;
@@ -668,7 +669,9 @@ impl Cluster {
     /// A linearizable Range of one key on node `i`, as the API's `ReadIndex` path does.
     fn start_read(&mut self, i: usize) -> Check {
         let node = &mut self.nodes[i];
-        let id = self.workload.start_read(node.id, node.incarnation);
+        let id = self
+            .workload
+            .start_read(node.id, node.incarnation, self.now);
         let raw = node.raw.as_mut().expect("reads go to running nodes");
         let accepted = raw.read_index(id.to_be_bytes().to_vec()).is_ok();
         if !accepted {

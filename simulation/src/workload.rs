@@ -60,7 +60,14 @@ pub struct PendingRead {
     pub acked_floor: u64,
     /// The read index Raft confirmed, once it did.
     pub read_index: Option<u64>,
+    /// Tick the read began.
+    pub started_at: u64,
 }
+
+/// A client gives up on a read after this many ticks (the API's request timeout: 5 s plus two
+/// election timeouts, about 52 ticks of 100 ms). A read index lost with a dropped message
+/// would otherwise wait forever.
+pub const READ_TIMEOUT_TICKS: u64 = 52;
 
 /// Counters for the run summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -244,7 +251,7 @@ impl Workload {
     }
 
     /// Starts a read of a random key on `node`; returns its id (the ReadIndex context).
-    pub fn start_read(&mut self, node: NodeId, incarnation: u64) -> u64 {
+    pub fn start_read(&mut self, node: NodeId, incarnation: u64, now: u64) -> u64 {
         let id = self.next_read_id;
         self.next_read_id += 1;
         self.stats.reads += 1;
@@ -257,6 +264,7 @@ impl Workload {
                 key,
                 acked_floor: self.acked_index_max,
                 read_index: None,
+                started_at: now,
             },
         );
         id
@@ -297,6 +305,12 @@ impl Workload {
         due.into_iter()
             .map(|id| (id, self.reads.remove(&id).expect("listed above")))
             .collect()
+    }
+
+    /// Reads older than [`READ_TIMEOUT_TICKS`] at `now` time out (the client got an error).
+    pub fn expire_reads(&mut self, now: u64) {
+        self.reads
+            .retain(|_, r| now.saturating_sub(r.started_at) <= READ_TIMEOUT_TICKS);
     }
 
     /// `node` crashed: its readers got an error.

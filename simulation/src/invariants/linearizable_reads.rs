@@ -80,6 +80,7 @@ mod tests {
             key: b"k".to_vec(),
             acked_floor: 5,
             read_index: Some(4),
+            started_at: 0,
         };
         let served = ServedRead {
             id: 1,
