@@ -1,6 +1,6 @@
 //! CI runs of the simulator: the fixed seed list `simulation/seeds.txt`, a block of further
-//! seeds, and a determinism check. About 30 s for a debug build on two cores with the stores
-//! on tmpfs (`/dev/shm`); roughly ten times that on a disk-backed temp dir.
+//! seeds, and a determinism check. About 20 s for a debug build on two cores with the stores
+//! on tmpfs (`/dev/shm`); about 30 s more on a disk-backed temp dir.
 //!
 //! `SIMULATION_SEEDS_FROM=<n>` moves the block of further seeds to `n..n+50`, so a CI job can
 //! feed fresh seeds (e.g. the build number) while a plain `cargo test` stays reproducible.
