@@ -1,1 +1,167 @@
-fn main() {}
+//! `simulation`: runs the deterministic cluster simulator over a range of seeds.
+//!
+//! ```text
+//! cargo run -p simulation --release -- --seeds 1000      # seeds 0..1000
+//! cargo run -p simulation --release -- --seed 42 -v      # replay one seed with its trace
+//! ```
+//! On failure it prints the seed, the violated invariant and the replay command, and exits 1.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use simulation::{Options, RunStats, run_seed};
+
+/// Deterministic whole-cluster simulation of ferrokv (Raft core + MVCC store).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Run seeds 0..N.
+    #[arg(long, conflicts_with = "seed", default_value_t = 100)]
+    seeds: u64,
+    /// Run (replay) only this seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// First seed of the range (with --seeds): runs FIRST..FIRST+N.
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
+    /// Ticks of the safety phase (faults on).
+    #[arg(long, default_value_t = Options::new(0).safety_ticks)]
+    steps: u64,
+    /// Bound on the liveness phase, ticks.
+    #[arg(long, default_value_t = Options::new(0).liveness_ticks_max)]
+    liveness_ticks: u64,
+    /// Cluster size (3 or 5); default: drawn from each seed.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["3", "5"]))]
+    nodes: Option<String>,
+    /// Directory for the nodes' fjall stores (default: /dev/shm if present, else the temp dir).
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
+    /// Deliberately break the node driver to check that the invariants catch it:
+    /// `send-before-persist` or `lying-fsync`.
+    #[arg(long, value_parser = parse_sabotage)]
+    sabotage: Option<simulation::Sabotage>,
+    /// Run every seed even after a failure; list the failures at the end.
+    #[arg(long)]
+    keep_going: bool,
+    /// Print the trace of every event.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let seeds: Vec<u64> = match cli.seed {
+        Some(s) => vec![s],
+        None => (cli.first_seed..cli.first_seed + cli.seeds).collect(),
+    };
+    let nodes = cli.nodes.as_deref().map(|n| n.parse().expect("3 or 5"));
+    let started = Instant::now();
+    let mut total = RunStats::default();
+    let mut failed = Vec::new();
+    for &seed in &seeds {
+        println!("seed {seed}");
+        let options = Options {
+            seed,
+            nodes,
+            safety_ticks: cli.steps,
+            liveness_ticks_max: cli.liveness_ticks,
+            verbose: cli.verbose,
+            data_dir: cli
+                .data_dir
+                .clone()
+                .unwrap_or_else(simulation::cluster::default_data_dir),
+            sabotage: cli.sabotage,
+        };
+        match run_seed(&options) {
+            Ok(stats) => {
+                if seeds.len() == 1 || cli.verbose {
+                    println!("{stats:?}");
+                }
+                add(&mut total, &stats);
+            }
+            Err(failure) => {
+                println!(
+                    "FAILED seed {} at tick {}: {}",
+                    failure.seed, failure.tick, failure.violation
+                );
+                let mut replay = format!(
+                    "cargo run -p simulation --release -- --seed {} --steps {} --liveness-ticks {}",
+                    failure.seed, cli.steps, cli.liveness_ticks
+                );
+                if let Some(n) = &cli.nodes {
+                    replay.push_str(&format!(" --nodes {n}"));
+                }
+                if let Some(s) = &cli.sabotage {
+                    replay.push_str(&format!(" --sabotage {}", sabotage_name(*s)));
+                }
+                println!("replay: {replay} -v");
+                if !cli.keep_going {
+                    return ExitCode::FAILURE;
+                }
+                failed.push(failure);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        println!("FAILED {} of {} seeds:", failed.len(), seeds.len());
+        for f in &failed {
+            println!(
+                "  seed {} tick {}: {}",
+                f.seed, f.tick, f.violation.invariant
+            );
+        }
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "PASSED {} seeds in {:.1}s: {} ticks, {} events, {} commits, {} elections, {} crashes \
+         ({} unsynced writes lost), {} partitions, {} message faults, {} faults injected; \
+         {} proposals, {} acknowledged, {} linearizable reads, {} leadership transfers",
+        seeds.len(),
+        started.elapsed().as_secs_f64(),
+        total.ticks,
+        total.events,
+        total.commits,
+        total.elections,
+        total.crashes,
+        total.writes_lost,
+        total.partitions,
+        total.message_faults,
+        total.faults(),
+        total.proposals,
+        total.acks,
+        total.reads,
+        total.transfers
+    );
+    ExitCode::SUCCESS
+}
+
+fn add(total: &mut RunStats, s: &RunStats) {
+    total.ticks += s.ticks;
+    total.events += s.events;
+    total.commits += s.commits;
+    total.elections += s.elections;
+    total.crashes += s.crashes;
+    total.partitions += s.partitions;
+    total.message_faults += s.message_faults;
+    total.writes_lost += s.writes_lost;
+    total.proposals += s.proposals;
+    total.acks += s.acks;
+    total.reads += s.reads;
+    total.transfers += s.transfers;
+}
+
+fn parse_sabotage(s: &str) -> Result<simulation::Sabotage, String> {
+    match s {
+        "send-before-persist" => Ok(simulation::Sabotage::SendBeforePersist),
+        "lying-fsync" => Ok(simulation::Sabotage::LyingFsync),
+        _ => Err("expected send-before-persist or lying-fsync".into()),
+    }
+}
+
+fn sabotage_name(s: simulation::Sabotage) -> &'static str {
+    match s {
+        simulation::Sabotage::SendBeforePersist => "send-before-persist",
+        simulation::Sabotage::LyingFsync => "lying-fsync",
+    }
+}

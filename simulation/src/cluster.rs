@@ -1,0 +1,1145 @@
+//! The simulated cluster: N nodes, each a [`RawNode`] over `MemStorage` with a simulated
+//! [`Disk`] and an MVCC [`Kv`] on a real fjall database in a temp dir, wired together by the
+//! simulated [`Network`] and driven by the virtual clock.
+//!
+//! Each node is driven exactly as the server's `RaftActor` and `StoreActor` drive it
+//! (`src/raft/actor.rs`, `src/mvcc/actor.rs`), following the [`Ready`] contract:
+//! ```text
+//!   ready() ─► send `messages` at once
+//!           ─► write hard state + entries to the disk (fsync completes after 0..=k ticks;
+//!              no new Ready meanwhile; a crash before completion loses the write)
+//!   fsync done ─► copy into MemStorage ─► send `persisted_messages`
+//!              ─► apply `committed_entries` to the Kv (StoreActor::apply) ─► advance()
+//! ```
+//!
+//! A run has two phases (TigerBeetle's VOPR): a **safety phase** with faults on — lossy,
+//! duplicating, reordering links, partitions, crashes within a fault budget (never more than
+//! a minority down at once) — and a **liveness phase** with faults off and every node up, in
+//! which the cluster must elect a leader, commit a final write and converge within a bound.
+//! Invariants run after every event in both phases.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use ferrokv::mvcc::{Kv, Request as KvRequest, Response};
+use ferrokv::pb::etcdserverpb::{PutRequest, RangeRequest};
+use ferrokv::pb::mvccpb::KeyValue;
+use ferrokv::pb::peerpb::{InternalRequest, internal_request};
+use ferrokv::raft::{
+    ConfState, Config, Entry, MemStorage, Message, MessageBody, NodeId, RawNode, Ready, Role,
+};
+use fjall::Database;
+use prost::Message as _;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::clock::{EventQueue, Tick};
+use crate::disk::Disk;
+use crate::invariants::{
+    Applied, Check, Final, InvariantSet, NodeState, Persisted, Restarted, ServedRead, Violation,
+    violated,
+};
+use crate::network::{Network, NetworkProfile};
+use crate::trace::Trace;
+use crate::workload::Workload;
+
+/// How to run one seed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The seed every random choice derives from.
+    pub seed: u64,
+    /// Cluster size; `None` = 3 or 5, drawn from the seed.
+    pub nodes: Option<usize>,
+    /// Length of the safety phase, ticks.
+    pub safety_ticks: u64,
+    /// Bound on the liveness phase, ticks: the cluster must converge within it.
+    pub liveness_ticks_max: u64,
+    /// Print the trace.
+    pub verbose: bool,
+    /// Where the nodes' fjall directories go (a fresh temp dir per node inside it).
+    pub data_dir: PathBuf,
+    /// Deliberately break the node driver, to check that the invariants catch it.
+    pub sabotage: Option<Sabotage>,
+}
+
+/// A deliberate bug in how the simulator drives a node, for checking the checker: with one
+/// of these, some seeds must fail (see `tests/sabotage.rs`). Never set in normal runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sabotage {
+    /// Send `persisted_messages` (vote grants, append acks) before the write is durable,
+    /// breaking step 3 of the `Ready` contract: a crash can then make a node forget a vote
+    /// or entries it already promised.
+    SendBeforePersist,
+    /// The disk acknowledges an fsync but a crash loses the last durable entry (a disk cache
+    /// that lies), so a node can forget an entry it acknowledged.
+    LyingFsync,
+}
+
+impl Options {
+    /// Defaults for `seed`: 1000 ticks of faults, then up to 500 ticks to converge.
+    pub fn new(seed: u64) -> Self {
+        Options {
+            seed,
+            nodes: None,
+            safety_ticks: 1000,
+            liveness_ticks_max: 500,
+            verbose: false,
+            data_dir: default_data_dir(),
+            sabotage: None,
+        }
+    }
+}
+
+/// `/dev/shm` when it exists (Linux tmpfs: fjall's own fsyncs on create/open cost nothing
+/// there, a 10x speed-up), else the system temp dir. Nothing in a run depends on the choice.
+pub fn default_data_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// What one passing run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// The seed.
+    pub seed: u64,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Ticks simulated (both phases).
+    pub ticks: u64,
+    /// Events handled (message deliveries, fsync completions, restarts, heals).
+    pub events: u64,
+    /// Entries committed and applied.
+    pub commits: u64,
+    /// Terms that elected a leader.
+    pub elections: u64,
+    /// Node crashes.
+    pub crashes: u64,
+    /// Partitions (two-way splits and one-way cuts).
+    pub partitions: u64,
+    /// Messages lost, duplicated or delayed by a spike.
+    pub message_faults: u64,
+    /// Disk writes lost in crashes.
+    pub writes_lost: u64,
+    /// Client requests accepted for proposing.
+    pub proposals: u64,
+    /// Client requests acknowledged.
+    pub acks: u64,
+    /// Linearizable reads served (ReadIndex).
+    pub reads: u64,
+    /// Leadership transfers requested.
+    pub transfers: u64,
+    /// Hash of the whole trace; equal for two runs of one seed.
+    pub trace_hash: u64,
+}
+
+impl RunStats {
+    /// All injected faults.
+    pub fn faults(&self) -> u64 {
+        self.crashes + self.partitions + self.message_faults
+    }
+}
+
+/// Why a run failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The seed that replays it.
+    pub seed: u64,
+    /// Tick of the failure.
+    pub tick: Tick,
+    /// The broken invariant (or `liveness`, `panic`, `storage`).
+    pub violation: Violation,
+    /// Hash of the trace up to the failure.
+    pub trace_hash: u64,
+}
+
+/// Runs one seed to completion. Panics inside the cores are caught and reported as failures.
+pub fn run_seed(options: &Options) -> Result<RunStats, Failure> {
+    let mut cluster = Cluster::new(options);
+    let outcome = catch_unwind(AssertUnwindSafe(|| cluster.run()));
+    let violation = match outcome {
+        Ok(Ok(())) => return Ok(cluster.stats()),
+        Ok(Err(v)) => v,
+        Err(panic) => Violation {
+            invariant: "no panic",
+            detail: panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "non-string panic payload".into()),
+        },
+    };
+    Err(Failure {
+        seed: options.seed,
+        tick: cluster.now,
+        violation,
+        trace_hash: cluster.trace.hash(),
+    })
+}
+
+/// Raft settings of a run (the server's are election 10 / heartbeat 1 ticks, 1 MiB, 256).
+const ELECTION_TICKS: usize = 10;
+const HEARTBEAT_TICKS: usize = 1;
+/// Small, so that replication is split into several AppendEntries and flow control engages.
+const MAX_SIZE_PER_MSG_BYTES: u64 = 512;
+const MAX_INFLIGHT_MSGS: usize = 4;
+/// Work bound per tick: a healthy 5-node cluster handles a few dozen events per tick; a
+/// feedback loop between nodes (each message causing more than one) would otherwise hang the
+/// run instead of failing it.
+const EVENTS_PER_TICK_MAX: u64 = 10_000;
+/// How often the liveness phase re-proposes its final write if unacknowledged, ticks.
+const FINAL_RETRY_TICKS: u64 = 25;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Safety,
+    Liveness,
+}
+
+#[derive(Debug)]
+enum Event {
+    Deliver(Message),
+    PersistDone { node: NodeId, write_id: u64 },
+    Restart(NodeId),
+    Heal,
+}
+
+/// The MVCC store of a running node. Field order matters: `kv` drops before `db`.
+struct Store {
+    kv: Kv,
+    _db: Database,
+}
+
+struct Node {
+    id: NodeId,
+    disk: Disk,
+    /// The node's data directory: survives crashes, removed at the end of the run.
+    dir: tempfile::TempDir,
+    store: Option<Store>,
+    raw: Option<RawNode<MemStorage>>,
+    /// The Ready whose write is on the disk, waiting for its fsync.
+    in_flight: Option<Ready>,
+    /// Starts so far (1 after the first start).
+    incarnation: u64,
+    /// Role last observed, to trace changes.
+    role: Role,
+}
+
+impl Node {
+    fn running(&self) -> bool {
+        self.raw.is_some()
+    }
+}
+
+/// The fault schedule's knobs, drawn from the seed.
+#[derive(Debug)]
+struct FaultPlan {
+    rng: ChaCha8Rng,
+    crash_per_mille: u32,
+    partition_per_mille: u32,
+    restart_ticks_max: u64,
+    heal_ticks_max: u64,
+    fsync_ticks_max: u64,
+    propose_per_mille: u32,
+    read_per_mille: u32,
+    transfer_per_mille: u32,
+    partition_active: bool,
+    transfers: u64,
+    crashes: u64,
+    partitions: u64,
+}
+
+impl FaultPlan {
+    fn chance(&mut self, per_mille: u32) -> bool {
+        per_mille > 0 && self.rng.random_range(0..1000) < per_mille
+    }
+}
+
+struct Cluster {
+    options: Options,
+    now: Tick,
+    events: u64,
+    nodes: Vec<Node>,
+    queue: EventQueue<Event>,
+    network: Network,
+    workload: Workload,
+    plan: FaultPlan,
+    /// Seeds of each node incarnation's Raft PRNG (election jitter).
+    raft_seeds: ChaCha8Rng,
+    pre_vote: bool,
+    check_quorum: bool,
+    invariants: InvariantSet,
+    trace: Trace,
+}
+
+impl Cluster {
+    fn new(options: &Options) -> Self {
+        let mut root = ChaCha8Rng::seed_from_u64(options.seed);
+        let node_count = options
+            .nodes
+            .unwrap_or(if root.random_bool(0.5) { 3 } else { 5 });
+        let mut sub = || ChaCha8Rng::seed_from_u64(root.next_u64());
+        let mut network_rng = sub();
+        let profile = NetworkProfile::random(&mut network_rng);
+        let network = Network::new(network_rng, profile);
+        let workload = Workload::new(sub());
+        let raft_seeds = sub();
+        let mut plan_rng = sub();
+        let plan = FaultPlan {
+            crash_per_mille: plan_rng.random_range(0..=15),
+            partition_per_mille: plan_rng.random_range(0..=15),
+            restart_ticks_max: plan_rng.random_range(5..=80),
+            heal_ticks_max: plan_rng.random_range(10..=120),
+            fsync_ticks_max: plan_rng.random_range(0..=3),
+            propose_per_mille: plan_rng.random_range(100..=350),
+            read_per_mille: plan_rng.random_range(0..=150),
+            transfer_per_mille: plan_rng.random_range(0..=5),
+            partition_active: false,
+            transfers: 0,
+            crashes: 0,
+            partitions: 0,
+            rng: plan_rng,
+        };
+        let pre_vote = root.random_bool(0.8);
+        let check_quorum = root.random_bool(0.8);
+        let ids: Vec<NodeId> = (1..=node_count as NodeId).collect();
+        let nodes = ids
+            .iter()
+            .map(|&id| Node {
+                id,
+                disk: Disk::new(ConfState::from_voters(ids.iter().copied())),
+                dir: tempfile::Builder::new()
+                    .prefix(&format!("ferrokv-sim-{}-n{id}-", options.seed))
+                    .tempdir_in(&options.data_dir)
+                    .expect("creating a temp dir for a simulated node"),
+                store: None,
+                raw: None,
+                in_flight: None,
+                incarnation: 0,
+                role: Role::Follower,
+            })
+            .collect();
+        Cluster {
+            options: options.clone(),
+            now: 0,
+            events: 0,
+            nodes,
+            queue: EventQueue::default(),
+            network,
+            workload,
+            plan,
+            raft_seeds,
+            pre_vote,
+            check_quorum,
+            invariants: InvariantSet::default(),
+            trace: Trace::new(options.verbose),
+        }
+    }
+
+    fn stats(&self) -> RunStats {
+        let net = self.network.stats;
+        RunStats {
+            seed: self.options.seed,
+            nodes: self.nodes.len(),
+            ticks: self.now,
+            events: self.events,
+            commits: self.invariants.history.committed.len() as u64,
+            elections: self.invariants.election_safety.elections(),
+            crashes: self.plan.crashes,
+            partitions: self.plan.partitions,
+            message_faults: net.lost + net.duplicated + net.delayed,
+            writes_lost: self.nodes.iter().map(|n| n.disk.stats.lost).sum(),
+            proposals: self.workload.stats.proposed,
+            acks: self.workload.stats.acked,
+            reads: self.workload.stats.reads_served,
+            transfers: self.plan.transfers,
+            trace_hash: self.trace.hash(),
+        }
+    }
+
+    fn run(&mut self) -> Check {
+        self.trace.line(format_args!(
+            "seed={} nodes={} pre_vote={} check_quorum={} network={:?} crash/partition/propose \
+             per mille={}/{}/{} fsync_ticks_max={}",
+            self.options.seed,
+            self.nodes.len(),
+            self.pre_vote,
+            self.check_quorum,
+            self.network.profile(),
+            self.plan.crash_per_mille,
+            self.plan.partition_per_mille,
+            self.plan.propose_per_mille,
+            self.plan.fsync_ticks_max,
+        ));
+        for i in 0..self.nodes.len() {
+            self.start(i)?;
+        }
+        while self.now < self.options.safety_ticks {
+            self.tick(Phase::Safety)?;
+        }
+        self.liveness()
+    }
+
+    // ---- the two phases ---------------------------------------------------------------------
+
+    fn tick(&mut self, phase: Phase) -> Check {
+        self.now += 1;
+        if phase == Phase::Safety {
+            self.inject_faults()?;
+            self.client_request()?;
+        }
+        for i in 0..self.nodes.len() {
+            if let Some(raw) = self.nodes[i].raw.as_mut() {
+                raw.tick();
+                self.drive(i)?;
+                self.observe(i)?;
+            }
+        }
+        let mut events_this_tick = 0;
+        while let Some((_, event)) = self.queue.pop_due(self.now) {
+            self.events += 1;
+            events_this_tick += 1;
+            if events_this_tick > EVENTS_PER_TICK_MAX {
+                return violated(
+                    "liveness",
+                    format!(
+                        "message storm: more than {EVENTS_PER_TICK_MAX} events in tick {} \
+                         ({} still queued)",
+                        self.now,
+                        self.queue.len()
+                    ),
+                );
+            }
+            self.handle(event)?;
+        }
+        Ok(())
+    }
+
+    /// Faults off, everyone up; then the cluster must commit a final write and converge.
+    fn liveness(&mut self) -> Check {
+        self.trace.line(format_args!(
+            "t={} liveness phase: heal, restart all",
+            self.now
+        ));
+        self.network.heal();
+        self.network.set_faults(false);
+        self.plan.partition_active = false;
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].running() {
+                self.start(i)?;
+            }
+        }
+        let deadline = self.now + self.options.liveness_ticks_max;
+        let mut final_id: Option<u64> = None;
+        let mut last_final_at = 0;
+        loop {
+            if let Some(id) = final_id
+                && self.workload.is_acked(id)
+                && let Some(key_spaces) = self.converged()?
+            {
+                let f = Final {
+                    key_spaces: &key_spaces,
+                    acks: &self.workload.acks,
+                };
+                self.trace
+                    .line(format_args!("t={} converged; final checks", self.now));
+                return self.invariants.on_final(&f);
+            }
+            if self.now >= deadline {
+                return violated(
+                    "liveness",
+                    format!(
+                        "no convergence within {} ticks of the liveness phase (final write \
+                         {final_id:?} acked: {}): {}",
+                        self.options.liveness_ticks_max,
+                        final_id.is_some_and(|id| self.workload.is_acked(id)),
+                        self.describe()
+                    ),
+                );
+            }
+            let acked = final_id.is_some_and(|id| self.workload.is_acked(id));
+            let retry = final_id.is_none() || self.now >= last_final_at + FINAL_RETRY_TICKS;
+            if !acked
+                && retry
+                && let Some(id) = self.propose_final()?
+            {
+                final_id = Some(id);
+                last_final_at = self.now;
+            }
+            self.tick(Phase::Liveness)?;
+        }
+    }
+
+    /// Proposes the final write on the current leader (highest-term leader), if any.
+    fn propose_final(&mut self) -> Result<Option<u64>, Violation> {
+        let leader = (0..self.nodes.len())
+            .filter_map(|i| {
+                let st = self.nodes[i].raw.as_ref()?.status();
+                (st.soft_state.role == Role::Leader).then_some((st.hard_state.term, i))
+            })
+            .max();
+        let Some((_, i)) = leader else {
+            return Ok(None);
+        };
+        let request = InternalRequest {
+            id: u64::MAX - self.now,
+            request: Some(internal_request::Request::Put(PutRequest {
+                key: b"final".to_vec(),
+                value: format!("final@{}", self.now).into_bytes(),
+                ..Default::default()
+            })),
+        };
+        let id = request.id;
+        Ok(self.propose(i, request)?.then_some(id))
+    }
+
+    /// All nodes up, settled, at one commit index which they all applied, with identical
+    /// key spaces: returns those key spaces.
+    fn converged(
+        &self,
+    ) -> Result<Option<std::collections::BTreeMap<NodeId, Vec<KeyValue>>>, Violation> {
+        let mut target = None;
+        for node in &self.nodes {
+            let (Some(raw), Some(store)) = (&node.raw, &node.store) else {
+                return Ok(None);
+            };
+            let st = raw.status();
+            let here = (st.hard_state.commit, st.applied, store.kv.applied_index());
+            if node.in_flight.is_some() || raw.has_ready() || here.0 != here.1 || here.1 != here.2 {
+                return Ok(None);
+            }
+            if *target.get_or_insert(here.0) != here.0 {
+                return Ok(None);
+            }
+        }
+        let mut key_spaces = std::collections::BTreeMap::new();
+        for node in &self.nodes {
+            let store = node.store.as_ref().expect("checked running above");
+            let all = RangeRequest {
+                key: vec![0],
+                range_end: vec![0],
+                ..Default::default()
+            };
+            let kvs = store
+                .kv
+                .range(&all)
+                .map_err(|e| storage_violation(node.id, &e))?
+                .kvs;
+            key_spaces.insert(node.id, kvs);
+        }
+        let first = key_spaces.values().next().expect("at least one node");
+        if let Some((id, _)) = key_spaces.iter().find(|(_, kvs)| *kvs != first) {
+            return violated(
+                "convergence",
+                format!("n{id} applied the same index as n1 but holds a different key space"),
+            )
+            .map(|()| None);
+        }
+        Ok(Some(key_spaces))
+    }
+
+    fn describe(&self) -> String {
+        let mut out = String::new();
+        for node in &self.nodes {
+            match (&node.raw, &node.store) {
+                (Some(raw), Some(store)) => {
+                    let st = raw.status();
+                    out.push_str(&format!(
+                        "[n{} {:?} term={} commit={} applied={} kv_applied={} last={} \
+                         persisting={}] ",
+                        node.id,
+                        st.soft_state.role,
+                        st.hard_state.term,
+                        st.hard_state.commit,
+                        st.applied,
+                        store.kv.applied_index(),
+                        st.last_index,
+                        node.in_flight.is_some()
+                    ));
+                }
+                _ => out.push_str(&format!("[n{} down] ", node.id)),
+            }
+        }
+        out
+    }
+
+    // ---- faults and clients -----------------------------------------------------------------
+
+    fn inject_faults(&mut self) -> Check {
+        let n = self.nodes.len();
+        let down = self.nodes.iter().filter(|n| !n.running()).count();
+        // Fault budget: a majority must stay up, so every crash is survivable.
+        let max_down = (n - 1) / 2;
+        if down < max_down && self.plan.chance(self.plan.crash_per_mille) {
+            let up: Vec<usize> = (0..n).filter(|&i| self.nodes[i].running()).collect();
+            let leader = up
+                .iter()
+                .copied()
+                .find(|&i| self.nodes[i].role == Role::Leader);
+            let victim = match leader {
+                Some(l) if self.plan.rng.random_bool(0.4) => l,
+                _ => up[self.plan.rng.random_range(0..up.len())],
+            };
+            self.crash(victim);
+            let at = self.now + self.plan.rng.random_range(1..=self.plan.restart_ticks_max);
+            self.queue.push(at, Event::Restart(self.nodes[victim].id));
+        }
+        if self.plan.chance(self.plan.transfer_per_mille)
+            && let Some(l) = (0..n).find(|&i| self.nodes[i].role == Role::Leader)
+            && let Some(raw) = self.nodes[l].raw.as_mut()
+        {
+            let to = self.plan.rng.random_range(1..=n as NodeId);
+            raw.transfer_leader(to);
+            self.plan.transfers += 1;
+            self.trace.line(format_args!(
+                "t={} n{} transfer leadership to n{to}",
+                self.now,
+                l + 1
+            ));
+            self.drive(l)?;
+            self.observe(l)?;
+        }
+        if !self.plan.partition_active && self.plan.chance(self.plan.partition_per_mille) {
+            let mut ids: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
+            let shape = self.plan.rng.random_range(0..3);
+            let what = match shape {
+                0 | 1 => {
+                    // Two-way split; shape 0 isolates one node, shape 1 a random minority.
+                    let size = if shape == 0 {
+                        1
+                    } else {
+                        self.plan.rng.random_range(1..=max_down.max(1))
+                    };
+                    for k in 0..size {
+                        let j = self.plan.rng.random_range(k..ids.len());
+                        ids.swap(k, j);
+                    }
+                    let (a, b) = ids.split_at(size);
+                    self.network.partition(a, b);
+                    format!("partition {a:?} | {b:?}")
+                }
+                _ => {
+                    let cuts = self.plan.rng.random_range(1..=n);
+                    let mut links = Vec::new();
+                    for _ in 0..cuts {
+                        let from = ids[self.plan.rng.random_range(0..n)];
+                        let to = ids[self.plan.rng.random_range(0..n)];
+                        if from != to {
+                            self.network.cut_one_way(from, to);
+                            links.push(format!("{from}->{to}"));
+                        }
+                    }
+                    format!("one-way cuts {links:?}")
+                }
+            };
+            self.plan.partition_active = true;
+            self.plan.partitions += 1;
+            let at = self.now + self.plan.rng.random_range(1..=self.plan.heal_ticks_max);
+            self.queue.push(at, Event::Heal);
+            self.trace
+                .line(format_args!("t={} {what} until t={at}", self.now));
+        }
+        Ok(())
+    }
+
+    fn client_request(&mut self) -> Check {
+        self.workload.expire_reads(self.now);
+        if self.plan.chance(self.plan.read_per_mille) {
+            let i = self.random_running_node();
+            self.start_read(i)?;
+        }
+        if !self.plan.chance(self.plan.propose_per_mille) {
+            return Ok(());
+        }
+        let i = self.random_running_node();
+        let request = self.workload.next_request();
+        self.propose(i, request).map(|_| ())
+    }
+
+    fn random_running_node(&mut self) -> usize {
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].running())
+            .collect();
+        up[self.plan.rng.random_range(0..up.len())]
+    }
+
+    /// A linearizable Range of one key on node `i`, as the API's `ReadIndex` path does.
+    fn start_read(&mut self, i: usize) -> Check {
+        let node = &mut self.nodes[i];
+        let id = self
+            .workload
+            .start_read(node.id, node.incarnation, self.now);
+        let raw = node.raw.as_mut().expect("reads go to running nodes");
+        let accepted = raw.read_index(id.to_be_bytes().to_vec()).is_ok();
+        if !accepted {
+            self.workload.read_refused(id);
+        }
+        self.trace.line(format_args!(
+            "t={} n{} read id={id} {}",
+            self.now,
+            node.id,
+            if accepted { "accepted" } else { "refused" }
+        ));
+        self.drive(i)?;
+        self.observe(i)
+    }
+
+    /// Serves the reads node `i` waits for whose read index it has applied.
+    fn serve_reads(&mut self, i: usize) -> Check {
+        let node = &self.nodes[i];
+        let Some(store) = node.store.as_ref() else {
+            return Ok(());
+        };
+        let applied_index = store.kv.applied_index();
+        for (id, read) in self.workload.reads_due(node.id, applied_index) {
+            let request = RangeRequest {
+                key: read.key.clone(),
+                ..Default::default()
+            };
+            let response = store
+                .kv
+                .range(&request)
+                .map_err(|e| storage_violation(node.id, &e))?;
+            let revision = response.header.as_ref().map_or(0, |h| h.revision);
+            self.trace.line(format_args!(
+                "t={} n{} serve read id={id} index={:?} applied={applied_index} rev={revision}",
+                self.now, node.id, read.read_index
+            ));
+            self.invariants.on_read_served(&ServedRead {
+                id,
+                read: &read,
+                applied_index,
+                revision,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Proposes `request` on node `i` as the API does; returns whether it was accepted.
+    fn propose(&mut self, i: usize, request: InternalRequest) -> Result<bool, Violation> {
+        let node = &mut self.nodes[i];
+        let raw = node.raw.as_mut().expect("proposals go to running nodes");
+        let accepted = raw.propose(Workload::encode(&request)).is_ok();
+        self.trace.line(format_args!(
+            "t={} n{} propose id={} {}",
+            self.now,
+            node.id,
+            request.id,
+            if accepted { "accepted" } else { "refused" }
+        ));
+        if accepted {
+            let (id, incarnation) = (node.id, node.incarnation);
+            self.workload.proposed(request, id, incarnation);
+        } else {
+            self.workload.refused();
+        }
+        self.drive(i)?;
+        self.observe(i)?;
+        Ok(accepted)
+    }
+
+    // ---- node lifecycle ---------------------------------------------------------------------
+
+    /// Starts (or restarts) node `i` the way `server::run` does: open the store, load the
+    /// durable log, and tell Raft what the store already applied (`Config::applied`).
+    fn start(&mut self, i: usize) -> Check {
+        let raft_seed = self.raft_seeds.next_u64();
+        let node = &mut self.nodes[i];
+        let db = Database::builder(node.dir.path())
+            .worker_threads(1)
+            .cache_size(1 << 20)
+            .open()
+            .map_err(|e| Violation {
+                invariant: "storage",
+                detail: format!("n{}: opening fjall: {e}", node.id),
+            })?;
+        let kv = Kv::open(&db).map_err(|e| storage_violation(node.id, &e))?;
+        let config = Config {
+            id: node.id,
+            election_tick: ELECTION_TICKS,
+            heartbeat_tick: HEARTBEAT_TICKS,
+            max_size_per_msg: MAX_SIZE_PER_MSG_BYTES,
+            max_inflight_msgs: MAX_INFLIGHT_MSGS,
+            pre_vote: self.pre_vote,
+            check_quorum: self.check_quorum,
+            applied: kv.applied_index(),
+        };
+        let rng = Box::new(ChaCha8Rng::seed_from_u64(raft_seed));
+        let raw =
+            RawNode::new(&config, node.disk.durable().clone(), rng).map_err(|e| Violation {
+                invariant: "restart",
+                detail: format!(
+                    "n{} cannot restart from its durable state (store applied {}): {e}",
+                    node.id,
+                    kv.applied_index()
+                ),
+            })?;
+        let restarted = Restarted {
+            node: node.id,
+            durable: node.disk.durable().hard_state(),
+            kv_applied_index: kv.applied_index(),
+            kv_revision: kv.current_revision(),
+        };
+        node.store = Some(Store { kv, _db: db });
+        node.raw = Some(raw);
+        node.incarnation += 1;
+        node.role = Role::Follower;
+        self.trace.line(format_args!(
+            "t={} n{} start #{} durable={:?} kv_applied={}",
+            self.now, node.id, node.incarnation, restarted.durable, restarted.kv_applied_index
+        ));
+        if node.incarnation > 1 {
+            self.invariants.on_restart(&restarted)?;
+        }
+        self.drive(i)?;
+        self.observe(i)
+    }
+
+    /// Kills node `i`: its memory, its waiters and its unsynced write are gone.
+    fn crash(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.raw = None;
+        node.in_flight = None;
+        node.disk.crash();
+        if self.options.sabotage == Some(Sabotage::LyingFsync) {
+            node.disk.lose_last_entry();
+        }
+        node.store = None;
+        self.plan.crashes += 1;
+        self.workload.forget_reads(node.id);
+        self.invariants.on_crash(node.id);
+        self.trace
+            .line(format_args!("t={} n{} crash", self.now, node.id));
+    }
+
+    // ---- events -----------------------------------------------------------------------------
+
+    fn handle(&mut self, event: Event) -> Check {
+        match event {
+            Event::Deliver(msg) => self.deliver(msg),
+            Event::PersistDone { node, write_id } => self.persist_done(node, write_id),
+            Event::Restart(node) => {
+                let i = index_of(node);
+                if self.nodes[i].running() {
+                    return Ok(());
+                }
+                self.start(i)
+            }
+            Event::Heal => {
+                self.network.heal();
+                self.plan.partition_active = false;
+                self.trace.line(format_args!("t={} heal", self.now));
+                Ok(())
+            }
+        }
+    }
+
+    fn deliver(&mut self, msg: Message) -> Check {
+        let i = index_of(msg.to);
+        let fate = if !self.network.link_up(msg.from, msg.to) {
+            "cut"
+        } else if !self.nodes[i].running() {
+            "down"
+        } else {
+            "ok"
+        };
+        self.trace.line(format_args!(
+            "t={} deliver {}->{} {} term={} {}{}",
+            self.now,
+            msg.from,
+            msg.to,
+            msg.body.name(),
+            msg.term,
+            fate,
+            append_summary(&msg.body)
+        ));
+        if self.trace.verbose() {
+            println!("    {msg}");
+        }
+        if fate != "ok" {
+            return Ok(());
+        }
+        let raw = self.nodes[i].raw.as_mut().expect("checked running");
+        if let Err(e) = raw.step(msg) {
+            // As the RaftActor: a message the core refuses (e.g. a forwarded proposal with
+            // no leader) is dropped.
+            self.trace
+                .line(format_args!("t={} step refused: {e}", self.now));
+        }
+        self.drive(i)?;
+        self.observe(i)
+    }
+
+    /// Hands out Readys until one needs the disk (or none is left), as `RaftActor::drive`.
+    fn drive(&mut self, i: usize) -> Check {
+        loop {
+            let node = &mut self.nodes[i];
+            let Some(raw) = node.raw.as_mut() else {
+                return Ok(());
+            };
+            if node.in_flight.is_some() || !raw.has_ready() {
+                return Ok(());
+            }
+            let mut ready = raw.ready();
+            for m in std::mem::take(&mut ready.messages) {
+                self.send(m);
+            }
+            if self.options.sabotage == Some(Sabotage::SendBeforePersist) {
+                for m in std::mem::take(&mut ready.persisted_messages) {
+                    self.send(m);
+                }
+            }
+            let node = &self.nodes[i];
+            let (id, incarnation) = (node.id, node.incarnation);
+            for rs in std::mem::take(&mut ready.read_states) {
+                let read_id = rs
+                    .request_ctx
+                    .as_slice()
+                    .try_into()
+                    .map_or(0, u64::from_be_bytes);
+                if self
+                    .workload
+                    .read_index_confirmed(read_id, id, incarnation, rs.index)
+                {
+                    self.trace.line(format_args!(
+                        "t={} n{id} read id={read_id} index={}",
+                        self.now, rs.index
+                    ));
+                }
+            }
+            self.serve_reads(i)?;
+            if ready.hard_state.is_none() && ready.entries.is_empty() {
+                self.finish(i, ready)?;
+                continue;
+            }
+            // The entries stay in the Ready: `advance` needs them to mark the log stable.
+            let node = &mut self.nodes[i];
+            let write_id = node.disk.begin(ready.hard_state, ready.entries.clone());
+            node.in_flight = Some(ready);
+            let delay = self.plan.rng.random_range(0..=self.plan.fsync_ticks_max);
+            let id = node.id;
+            self.queue
+                .push(self.now + delay, Event::PersistDone { node: id, write_id });
+            return Ok(());
+        }
+    }
+
+    /// The fsync of a node's write completed (if the node did not crash meanwhile).
+    fn persist_done(&mut self, id: NodeId, write_id: u64) -> Check {
+        let i = index_of(id);
+        let node = &mut self.nodes[i];
+        let write = match node.disk.complete(write_id) {
+            Ok(Some(w)) => w,
+            Ok(None) => return Ok(()), // lost in a crash
+            Err(e) => {
+                return violated(
+                    "log matching (Raft §5.3)",
+                    format!("n{id}'s Ready entries do not fit its durable log: {e}"),
+                );
+            }
+        };
+        let ready = node
+            .in_flight
+            .take()
+            .expect("a write in flight has its Ready");
+        let raw = node
+            .raw
+            .as_mut()
+            .expect("a node with a write in flight runs");
+        raw.storage_mut()
+            .append(&write.entries)
+            .expect("the disk accepted the same entries");
+        if let Some(hs) = write.hard_state {
+            raw.storage_mut().set_hard_state(hs);
+        }
+        self.trace.line(format_args!(
+            "t={} n{id} fsync hs={:?} entries={}",
+            self.now,
+            write.hard_state,
+            write.entries.len()
+        ));
+        self.invariants.on_persisted(&Persisted {
+            node: id,
+            hard_state: write.hard_state,
+            entries: &write.entries,
+        })?;
+        self.finish(i, ready)?;
+        self.drive(i)?;
+        self.observe(i)
+    }
+
+    /// After the write: send what needed it, apply, advance (`RaftActor::finish`).
+    fn finish(&mut self, i: usize, mut ready: Ready) -> Check {
+        for m in std::mem::take(&mut ready.persisted_messages) {
+            self.send(m);
+        }
+        // The entries stay in the Ready: `advance` marks them applied.
+        for entry in &ready.committed_entries {
+            self.apply(i, entry)?;
+        }
+        self.serve_reads(i)?;
+        self.nodes[i]
+            .raw
+            .as_mut()
+            .expect("finishing a running node")
+            .advance(ready);
+        Ok(())
+    }
+
+    fn send(&mut self, msg: Message) {
+        for at in self.network.send(self.now, &msg) {
+            self.queue.push(at, Event::Deliver(msg.clone()));
+        }
+    }
+
+    /// Applies one committed entry as `StoreActor::apply` does, then answers the client.
+    fn apply(&mut self, i: usize, entry: &Entry) -> Check {
+        let node = &mut self.nodes[i];
+        let id = node.id;
+        let kv = &mut node.store.as_mut().expect("a running node has a store").kv;
+        if entry.index <= kv.applied_index() {
+            return violated(
+                "state machine safety (Raft §5.4.3)",
+                format!(
+                    "n{id} was handed entry {} again (store applied {})",
+                    entry.index,
+                    kv.applied_index()
+                ),
+            );
+        }
+        let revision_before = kv.current_revision();
+        let mut answer = None;
+        if entry.data.is_empty() {
+            kv.mark_applied(entry.index)
+                .map_err(|e| storage_violation(id, &e))?;
+        } else {
+            let request =
+                InternalRequest::decode(entry.data.as_slice()).map_err(|e| Violation {
+                    invariant: "state machine safety (Raft §5.4.3)",
+                    detail: format!(
+                        "n{id}: committed entry {} does not decode: {e}",
+                        entry.index
+                    ),
+                })?;
+            let op = match request.request {
+                Some(internal_request::Request::Put(r)) => KvRequest::Put(r),
+                Some(internal_request::Request::DeleteRange(r)) => KvRequest::DeleteRange(r),
+                Some(internal_request::Request::Txn(r)) => KvRequest::Txn(r),
+                Some(internal_request::Request::Compaction(r)) => KvRequest::Compaction(r),
+                Some(internal_request::Request::Range(r)) => KvRequest::Range(r),
+                Some(internal_request::Request::MemberAttributes(_)) | None => {
+                    return violated(
+                        "workload",
+                        format!("n{id}: unexpected request at index {}", entry.index),
+                    );
+                }
+            };
+            let result = match kv.apply(entry.index, &op) {
+                Ok(Some(outcome)) => Ok(response_revision(&outcome.response)),
+                Ok(None) => {
+                    return violated(
+                        "state machine safety (Raft §5.4.3)",
+                        format!("n{id}: store refused entry {} as applied", entry.index),
+                    );
+                }
+                Err(e) if e.is_fatal() => return Err(storage_violation(id, &e)),
+                Err(e) => Err(e.to_string()),
+            };
+            answer = Some((request.id, result));
+        }
+        let revision_after = kv.current_revision();
+        let applied_index_after = kv.applied_index();
+        let incarnation = node.incarnation;
+        self.invariants.on_applied(&Applied {
+            node: id,
+            entry,
+            revision_before,
+            revision_after,
+            applied_index_after,
+        })?;
+        self.trace.line(format_args!(
+            "t={} n{id} apply {}/{} rev={revision_after}",
+            self.now, entry.term, entry.index
+        ));
+        if let Some((request_id, result)) = answer
+            && let Some(ack) =
+                self.workload
+                    .applied(request_id, id, incarnation, entry.index, result)
+        {
+            let result = &ack.result;
+            self.trace.line(format_args!(
+                "t={} n{id} ack id={request_id} {result:?}",
+                self.now
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reports node `i`'s state to the invariants.
+    fn observe(&mut self, i: usize) -> Check {
+        let node = &mut self.nodes[i];
+        let Some(raw) = node.raw.as_ref() else {
+            return Ok(());
+        };
+        let st = raw.status();
+        let state = NodeState {
+            node: node.id,
+            incarnation: node.incarnation,
+            hard_state: st.hard_state,
+            role: st.soft_state.role,
+            applied: st.applied,
+            last_index: st.last_index,
+            settled: node.in_flight.is_none() && !raw.has_ready(),
+        };
+        if state.role != node.role {
+            node.role = state.role;
+            self.trace.line(format_args!(
+                "t={} n{} becomes {:?} term={}",
+                self.now, state.node, state.role, state.hard_state.term
+            ));
+        }
+        self.invariants.on_state(&state)
+    }
+}
+
+fn index_of(id: NodeId) -> usize {
+    (id - 1) as usize
+}
+
+fn storage_violation(node: NodeId, e: &dyn std::fmt::Display) -> Violation {
+    Violation {
+        invariant: "storage",
+        detail: format!("n{node}: {e}"),
+    }
+}
+
+/// The revision in a response header.
+fn response_revision(response: &Response) -> i64 {
+    let header = match response {
+        Response::Range(r) => &r.header,
+        Response::Put(r) => &r.header,
+        Response::DeleteRange(r) => &r.header,
+        Response::Txn(r) => &r.header,
+        Response::Compaction(r) => &r.header,
+    };
+    header.as_ref().map_or(0, |h| h.revision)
+}
+
+/// ` entries=a..b` for AppendEntries, so the compact trace still shows replication.
+fn append_summary(body: &MessageBody) -> String {
+    match body {
+        MessageBody::AppendEntries {
+            entries,
+            commit,
+            prev_log_index,
+            ..
+        } => format!(" prev={prev_log_index} n={} commit={commit}", entries.len()),
+        MessageBody::AppendEntriesResponse { reject, index, .. } => {
+            format!(" index={index}{}", if *reject { " reject" } else { "" })
+        }
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,298 @@
+//! A naive model of etcd's KV semantics (etcd 3.4 `applierV3backend`, `mvcc/kvstore_txn.go`):
+//! a `BTreeMap` from key to its live value with `create_revision`, `mod_revision` and
+//! `version`, plus the store revision. The simulator replays the committed log through it and
+//! compares every node's final key space and per-entry revision with the model's.
+//!
+//! It covers what the workload sends: Put, DeleteRange (one key or `[key, range_end)`) and
+//! Txn with single-key compares on Value/Version/Create/Mod and Put/DeleteRange operations.
+//! Anything else makes [`KvModel::apply`] return an error, so a gap in the model shows up as a
+//! failure rather than a silent pass.
+
+use std::collections::BTreeMap;
+
+use ferrokv::pb::etcdserverpb::{
+    Compare, DeleteRangeRequest, PutRequest,
+    compare::{CompareResult, CompareTarget, TargetUnion},
+    request_op,
+};
+use ferrokv::pb::mvccpb::KeyValue;
+use ferrokv::pb::peerpb::{InternalRequest, internal_request::Request};
+
+/// A live key in the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelValue {
+    /// Current value.
+    pub value: Vec<u8>,
+    /// Revision of the Put that created this generation of the key.
+    pub create_revision: i64,
+    /// Revision of the last Put.
+    pub mod_revision: i64,
+    /// Puts since creation, starting at 1.
+    pub version: i64,
+}
+
+/// The model store.
+///
+/// Invariant: `revision` starts at 1 and rises by exactly one per request that changed a key.
+#[derive(Clone, Debug)]
+pub struct KvModel {
+    /// Current store revision.
+    pub revision: i64,
+    /// Live keys.
+    pub keys: BTreeMap<Vec<u8>, ModelValue>,
+}
+
+impl Default for KvModel {
+    fn default() -> Self {
+        KvModel {
+            revision: 1,
+            keys: BTreeMap::new(),
+        }
+    }
+}
+
+impl KvModel {
+    /// Applies one request; returns the store revision after it.
+    ///
+    /// Errors: a request kind the model does not cover.
+    pub fn apply(&mut self, request: &InternalRequest) -> Result<i64, String> {
+        let next = self.revision + 1;
+        let changed = match &request.request {
+            Some(Request::Put(p)) => {
+                self.put(p, next);
+                true
+            }
+            Some(Request::DeleteRange(d)) => self.delete_range(d),
+            Some(Request::Txn(t)) => {
+                let succeeded = t.compare.iter().all(|c| self.compare(c));
+                let ops = if succeeded { &t.success } else { &t.failure };
+                let mut changed = false;
+                for op in ops {
+                    match &op.request {
+                        Some(request_op::Request::RequestPut(p)) => {
+                            self.put(p, next);
+                            changed = true;
+                        }
+                        Some(request_op::Request::RequestDeleteRange(d)) => {
+                            changed |= self.delete_range(d);
+                        }
+                        other => return Err(format!("model does not cover txn op {other:?}")),
+                    }
+                }
+                changed
+            }
+            other => return Err(format!("model does not cover request {other:?}")),
+        };
+        if changed {
+            self.revision = next;
+        }
+        Ok(self.revision)
+    }
+
+    /// The live keys as etcd would return them from a Range over everything.
+    pub fn key_values(&self) -> Vec<KeyValue> {
+        self.keys
+            .iter()
+            .map(|(k, v)| KeyValue {
+                key: k.clone(),
+                value: v.value.clone(),
+                create_revision: v.create_revision,
+                mod_revision: v.mod_revision,
+                version: v.version,
+                lease: 0,
+            })
+            .collect()
+    }
+
+    fn put(&mut self, p: &PutRequest, revision: i64) {
+        let entry = self.keys.entry(p.key.clone()).or_insert(ModelValue {
+            value: Vec::new(),
+            create_revision: revision,
+            mod_revision: revision,
+            version: 0,
+        });
+        entry.value = p.value.clone();
+        entry.mod_revision = revision;
+        entry.version += 1;
+    }
+
+    /// Deletes `[key, range_end)` (just `key` when `range_end` is empty); true if any key
+    /// was live.
+    fn delete_range(&mut self, d: &DeleteRangeRequest) -> bool {
+        let doomed: Vec<Vec<u8>> = if d.range_end.is_empty() {
+            self.keys
+                .contains_key(&d.key)
+                .then(|| d.key.clone())
+                .into_iter()
+                .collect()
+        } else if d.range_end <= d.key {
+            Vec::new() // an empty or reversed range (BTreeMap::range would panic)
+        } else {
+            self.keys
+                .range(d.key.clone()..d.range_end.clone())
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        for k in &doomed {
+            self.keys.remove(k);
+        }
+        !doomed.is_empty()
+    }
+
+    /// etcd `applyCompare` for a single key: a missing key compares as zero, except that a
+    /// Value compare on a missing key fails.
+    fn compare(&self, c: &Compare) -> bool {
+        let target = CompareTarget::try_from(c.target).ok();
+        let Some(v) = self.keys.get(&c.key) else {
+            if target == Some(CompareTarget::Value) {
+                return false;
+            }
+            return self.ordering_ok(c, 0i64.cmp(&Self::int(c)));
+        };
+        let ordering = match target {
+            Some(CompareTarget::Value) => {
+                let want: &[u8] = match &c.target_union {
+                    Some(TargetUnion::Value(w)) => w,
+                    _ => &[],
+                };
+                v.value.as_slice().cmp(want)
+            }
+            Some(CompareTarget::Version) => v.version.cmp(&Self::int(c)),
+            Some(CompareTarget::Create) => v.create_revision.cmp(&Self::int(c)),
+            Some(CompareTarget::Mod) => v.mod_revision.cmp(&Self::int(c)),
+            _ => 0i64.cmp(&Self::int(c)),
+        };
+        self.ordering_ok(c, ordering)
+    }
+
+    fn int(c: &Compare) -> i64 {
+        match c.target_union {
+            Some(TargetUnion::Version(v))
+            | Some(TargetUnion::CreateRevision(v))
+            | Some(TargetUnion::ModRevision(v))
+            | Some(TargetUnion::Lease(v)) => v,
+            _ => 0,
+        }
+    }
+
+    fn ordering_ok(&self, c: &Compare, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match CompareResult::try_from(c.result) {
+            Ok(CompareResult::Equal) => ordering == Equal,
+            Ok(CompareResult::NotEqual) => ordering != Equal,
+            Ok(CompareResult::Greater) => ordering == Greater,
+            Ok(CompareResult::Less) => ordering == Less,
+            Err(_) => true,
+        }
+    }
+}
+
+/// The keys a request may write: `(key, range_end)` pairs, `range_end` empty for one key.
+/// Both branches of a Txn count (conservative: "may be overwritten").
+pub fn keys_written(request: &InternalRequest) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut op = |r: Option<&request_op::Request>| match r {
+        Some(request_op::Request::RequestPut(p)) => out.push((p.key.clone(), Vec::new())),
+        Some(request_op::Request::RequestDeleteRange(d)) => {
+            out.push((d.key.clone(), d.range_end.clone()))
+        }
+        _ => {}
+    };
+    match &request.request {
+        Some(Request::Put(p)) => op(Some(&request_op::Request::RequestPut(p.clone()))),
+        Some(Request::DeleteRange(d)) => {
+            op(Some(&request_op::Request::RequestDeleteRange(d.clone())))
+        }
+        Some(Request::Txn(t)) => {
+            for o in t.success.iter().chain(&t.failure) {
+                op(o.request.as_ref());
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Whether `key` lies in `(start, range_end)` as [`keys_written`] reports it.
+pub fn covers(start: &[u8], range_end: &[u8], key: &[u8]) -> bool {
+    if range_end.is_empty() {
+        start == key
+    } else {
+        start <= key && key < range_end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrokv::pb::etcdserverpb::{RequestOp, TxnRequest};
+
+    fn req(request: Request) -> InternalRequest {
+        InternalRequest {
+            id: 1,
+            request: Some(request),
+        }
+    }
+
+    fn put(k: &str, v: &str) -> InternalRequest {
+        req(Request::Put(PutRequest {
+            key: k.into(),
+            value: v.into(),
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn puts_count_versions_and_deletes_of_nothing_keep_the_revision() {
+        let mut m = KvModel::default();
+        assert_eq!(m.apply(&put("a", "1")), Ok(2));
+        assert_eq!(m.apply(&put("a", "2")), Ok(3));
+        let del_b = req(Request::DeleteRange(DeleteRangeRequest {
+            key: "b".into(),
+            ..Default::default()
+        }));
+        assert_eq!(m.apply(&del_b), Ok(3));
+        let a = &m.keys[b"a".as_slice()];
+        assert_eq!((a.create_revision, a.mod_revision, a.version), (2, 3, 2));
+        let del_range = req(Request::DeleteRange(DeleteRangeRequest {
+            key: "a".into(),
+            range_end: "c".into(),
+            ..Default::default()
+        }));
+        assert_eq!(m.apply(&del_range), Ok(4));
+        assert!(m.keys.is_empty());
+    }
+
+    #[test]
+    fn txn_takes_the_branch_its_compare_selects() {
+        let mut m = KvModel::default();
+        let create_if_absent = req(Request::Txn(TxnRequest {
+            compare: vec![Compare {
+                key: "a".into(),
+                target: CompareTarget::Version as i32,
+                result: CompareResult::Equal as i32,
+                target_union: Some(TargetUnion::Version(0)),
+                ..Default::default()
+            }],
+            success: vec![RequestOp {
+                request: Some(request_op::Request::RequestPut(PutRequest {
+                    key: "a".into(),
+                    value: "new".into(),
+                    ..Default::default()
+                })),
+            }],
+            failure: vec![],
+        }));
+        assert_eq!(m.apply(&create_if_absent), Ok(2));
+        assert_eq!(m.apply(&create_if_absent), Ok(2), "failure branch is empty");
+        assert_eq!(m.keys[b"a".as_slice()].value, b"new");
+    }
+
+    #[test]
+    fn keys_written_covers_both_txn_branches() {
+        assert!(covers(b"k01", b"k05", b"k03"));
+        assert!(!covers(b"k01", b"k05", b"k05"));
+        assert!(covers(b"k01", b"", b"k01"));
+        assert_eq!(keys_written(&put("a", "1")), vec![(b"a".to_vec(), vec![])]);
+    }
+}
