@@ -915,9 +915,11 @@ impl Cluster {
                 self.finish(i, ready)?;
                 continue;
             }
-            // The entries stay in the Ready: `advance` needs them to mark the log stable.
+            // Moved out, as `RaftActor::drive` does: `advance` must not need them.
             let node = &mut self.nodes[i];
-            let write_id = node.disk.begin(ready.hard_state, ready.entries.clone());
+            let write_id = node
+                .disk
+                .begin(ready.hard_state, std::mem::take(&mut ready.entries));
             node.in_flight = Some(ready);
             let delay = self.plan.rng.random_range(0..=self.plan.fsync_ticks_max);
             let id = node.id;
@@ -976,8 +978,8 @@ impl Cluster {
         for m in std::mem::take(&mut ready.persisted_messages) {
             self.send(m);
         }
-        // The entries stay in the Ready: `advance` marks them applied.
-        for entry in &ready.committed_entries {
+        // Moved out, as `RaftActor::finish` does: `advance` must not need them.
+        for entry in &std::mem::take(&mut ready.committed_entries) {
             self.apply(i, entry)?;
         }
         self.serve_reads(i)?;

@@ -35,6 +35,8 @@ pub struct Persist {
     pub hard_state: Option<HardState>,
     /// New entries; index `i` replaces any stored entry `≥ i`.
     pub entries: Vec<Entry>,
+    /// Whether to fsync (`Ready::must_sync`); false when only the commit index changed.
+    pub sync: bool,
 }
 
 /// The fact that a [`Persist`] is durable, carrying its contents back.
@@ -49,7 +51,8 @@ impl Handler<Persist> for LogActor {
     type Result = Result<Persisted, StorageError>;
 
     fn handle(&mut self, msg: Persist, _: &mut SyncContext<Self>) -> Self::Result {
-        self.store.persist(msg.hard_state.as_ref(), &msg.entries)?;
+        self.store
+            .persist(msg.hard_state.as_ref(), &msg.entries, msg.sync)?;
         Ok(Persisted {
             hard_state: msg.hard_state,
             entries: msg.entries,

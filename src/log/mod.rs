@@ -142,8 +142,11 @@ impl LogStore {
         Ok(loaded)
     }
 
-    /// Makes `hard_state` and `entries` durable with one fsync (group commit: the caller passes
-    /// everything that became ready since the last call).
+    /// Writes `hard_state` and `entries` in one batch and, when `sync`, makes them durable with
+    /// one fsync (group commit: the caller passes everything that became ready since the last
+    /// call). `sync` may be false only when nothing but the commit index changed
+    /// (`Ready::must_sync`, etcd raft's MustSync): a commit index lost in a crash is learned
+    /// again from the leader, so it needs no fsync on the write path.
     ///
     /// An entry at index `i` replaces every stored entry at `i` or above (Raft §5.3: a
     /// follower's conflicting suffix is discarded). Errors: [`StorageError::Fjall`]; a failed
@@ -152,6 +155,7 @@ impl LogStore {
         &mut self,
         hard_state: Option<&HardState>,
         entries: &[Entry],
+        sync: bool,
     ) -> Result<(), StorageError> {
         if hard_state.is_none() && entries.is_empty() {
             return Ok(());
@@ -170,7 +174,9 @@ impl LogStore {
             batch.insert(&self.state, HARD_STATE_KEY, encode_hard_state(hs));
         }
         batch.commit()?;
-        self.db.persist(PersistMode::SyncData)?;
+        if sync {
+            self.db.persist(PersistMode::SyncData)?;
+        }
         Ok(())
     }
 
@@ -306,10 +312,11 @@ mod tests {
         log.persist(
             Some(&hs),
             &[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(3, 1, b"c")],
+            true,
         )
         .unwrap();
         // A new leader overwrites index 2 onward with a shorter suffix (Raft §5.3).
-        log.persist(None, &[entry(2, 2, b"x")]).unwrap();
+        log.persist(None, &[entry(2, 2, b"x")], true).unwrap();
         drop(log);
         drop(db);
 
@@ -325,7 +332,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = crate::storage::open(dir.path()).unwrap();
         let mut log = LogStore::open(&db).unwrap();
-        log.persist(None, &[entry(1, 1, b"payload")]).unwrap();
+        log.persist(None, &[entry(1, 1, b"payload")], true).unwrap();
         let raw = log.log.get(1u64.to_be_bytes()).unwrap().unwrap();
         let mut bad = raw.to_vec();
         let last = bad.len() - 1;

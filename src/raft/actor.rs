@@ -128,6 +128,7 @@ impl RaftActor {
             .send(Persist {
                 hard_state,
                 entries,
+                sync: ready.must_sync(),
             })
             .into_actor(self)
             .map(move |res, act, ctx| {
