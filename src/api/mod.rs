@@ -9,9 +9,7 @@ pub mod maintenance;
 pub mod validate;
 
 use crate::mvcc::ApplyOutcome;
-use crate::mvcc::actor::{
-    CancelWait, GetStatus, LocalRange, RegisterWait, StoreActor, StoreStatus,
-};
+use crate::mvcc::actor::{CancelWait, GetStatus, LocalRange, StoreActor, StoreStatus};
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse, ResponseHeader};
 use crate::pb::peerpb::{InternalRequest, internal_request};
 use crate::raft::actor::{Propose, RaftActor, RaftStatus, ReadIndex};
@@ -118,23 +116,17 @@ impl Api {
         if data.len() > self.inner.max_request_bytes {
             return Err(error::request_too_large());
         }
-        let waiter = self
-            .inner
-            .store
-            .send(RegisterWait { id })
-            .await
-            .map_err(|_| error::stopped())?;
+        let (reply, waiter) = oneshot::channel();
         let cancel = || self.inner.store.do_send(CancelWait { id });
-        match self.inner.raft.send(Propose { data }).await {
+        let proposal = Propose {
+            data,
+            waiter: Some((id, reply)),
+        };
+        match self.inner.raft.send(proposal).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                cancel();
-                return Err(error::propose(e));
-            }
-            Err(_) => {
-                cancel();
-                return Err(error::stopped());
-            }
+            // The RaftActor already withdrew the waiter.
+            Ok(Err(e)) => return Err(error::propose(e)),
+            Err(_) => return Err(error::stopped()),
         }
         match tokio::time::timeout(self.inner.request_timeout, waiter).await {
             Ok(Ok(result)) => result.map_err(error::mvcc),

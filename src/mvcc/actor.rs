@@ -19,8 +19,6 @@ use tokio::sync::oneshot;
 /// The result a proposer waits for: the KV response and events, `None` for requests with no
 /// KV response (member attributes), or the request's MVCC error.
 pub type ApplyResult = Result<Option<ApplyOutcome>, MvccError>;
-/// The receiving end a proposer awaits.
-pub type Waiter = oneshot::Receiver<ApplyResult>;
 type RangeReply = oneshot::Sender<Result<RangeResponse, MvccError>>;
 
 /// Owns the MVCC store and the member table; see the module docs.
@@ -140,21 +138,23 @@ impl Handler<ApplyCommitted> for StoreActor {
     }
 }
 
-/// Register interest in the result of the request with this id, before proposing it.
+/// Register interest in the result of the request with this id. Sent by the `RaftActor`
+/// just before it proposes the request, so it reaches this mailbox before the
+/// `ApplyCommitted` carrying the entry (one sender, FIFO mailbox).
 #[derive(Message)]
-#[rtype(result = "Waiter")]
+#[rtype(result = "()")]
 pub struct RegisterWait {
     /// The `InternalRequest.id` about to be proposed.
     pub id: u64,
+    /// Where the apply result goes.
+    pub reply: oneshot::Sender<ApplyResult>,
 }
 
 impl Handler<RegisterWait> for StoreActor {
-    type Result = MessageResult<RegisterWait>;
+    type Result = ();
 
-    fn handle(&mut self, msg: RegisterWait, _: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        self.waiters.insert(msg.id, tx);
-        MessageResult(rx)
+    fn handle(&mut self, msg: RegisterWait, _: &mut Context<Self>) {
+        self.waiters.insert(msg.id, msg.reply);
     }
 }
 

@@ -18,7 +18,7 @@
 //! (group commit).
 
 use crate::log::actor::{LogActor, Persist, Persisted};
-use crate::mvcc::actor::{ApplyCommitted, StoreActor};
+use crate::mvcc::actor::{ApplyCommitted, ApplyResult, CancelWait, RegisterWait, StoreActor};
 use crate::peer::actor::{PeerLink, SendMessages};
 use crate::raft::{Config, MemStorage, Message, NodeId, RawNode, Ready, Role};
 use crate::storage::StorageError;
@@ -269,16 +269,27 @@ impl Handler<Step> for RaftActor {
 pub struct Propose {
     /// Encoded `peerpb::InternalRequest`, bytes.
     pub data: Vec<u8>,
+    /// The request id and where its apply result goes. The RaftActor registers it with the
+    /// StoreActor before proposing: both that registration and the later `ApplyCommitted` are
+    /// sent from here, so the StoreActor's FIFO mailbox sees them in that order.
+    pub waiter: Option<(u64, oneshot::Sender<ApplyResult>)>,
 }
 
 impl Handler<Propose> for RaftActor {
     type Result = Result<(), ProposeError>;
 
     fn handle(&mut self, msg: Propose, ctx: &mut Context<Self>) -> Self::Result {
+        let id = msg.waiter.as_ref().map(|(id, _)| *id);
+        if let Some((id, reply)) = msg.waiter {
+            self.store.do_send(RegisterWait { id, reply });
+        }
         let result = self
             .node
             .propose(msg.data)
             .map_err(|_| ProposeError::NoLeader);
+        if let (Err(_), Some(id)) = (&result, id) {
+            self.store.do_send(CancelWait { id });
+        }
         self.drive(ctx);
         result
     }
