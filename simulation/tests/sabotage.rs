@@ -28,14 +28,14 @@ fn acknowledging_before_the_fsync_loses_a_committed_entry() {
 #[test]
 fn a_lying_fsync_loses_a_committed_entry() {
     assert_eq!(
-        failing_invariant(25, Sabotage::LyingFsync),
+        failing_invariant(53, Sabotage::LyingFsync),
         "leader completeness (Raft §5.4)"
     );
 }
 
 #[test]
 fn the_same_seeds_pass_without_sabotage() {
-    for seed in [25, 794] {
+    for seed in [53, 794] {
         let stats = run_seed(&Options::new(seed)).expect("an honest run passes");
         assert!(
             stats.acks > 0 && stats.crashes > 0,
