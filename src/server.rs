@@ -22,7 +22,7 @@ use crate::pb::etcdserverpb as pb;
 use crate::pb::peerpb::{MemberAttributes, internal_request};
 use crate::peer::actor::PeerLink;
 use crate::peer::server::PeerService;
-use crate::raft::actor::{RaftActor, RaftStatus};
+use crate::raft::actor::{RaftActor, RaftLinks, RaftStatus};
 use crate::raft::{ConfState, Config as RaftConfig, MemStorage, NodeId};
 use actix::prelude::*;
 use anyhow::{Context as _, bail};
@@ -129,7 +129,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     storage
         .append(&loaded.entries)
         .context("restoring the raft log into memory")?;
-    storage.set_hard_state(loaded.hard_state.clone());
+    storage.set_hard_state(loaded.hard_state);
 
     let kv = Kv::open(&db).context("opening the MVCC store")?;
     let members = Members::open(&db, &ids.peers)?;
@@ -170,17 +170,14 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                     .into_iter()
                     .map(|(id, url)| (id, PeerLink::new(id, url, cluster_id).start()))
                     .collect();
-                let raft = RaftActor::new(
-                    &raft_config,
-                    storage,
-                    seed,
+                let links = RaftLinks {
                     log,
-                    store.clone(),
+                    store: store.clone(),
                     peers,
-                    tick_interval,
                     status_tx,
-                )
-                .map(Actor::start);
+                };
+                let raft = RaftActor::new(&raft_config, storage, seed, tick_interval, links)
+                    .map(Actor::start);
                 let _ = addr_tx.send(raft.map(|raft| (raft, store)));
             });
             system.run()

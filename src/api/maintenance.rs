@@ -76,7 +76,6 @@ impl Maintenance for MaintenanceService {
             errors: Vec::new(),
             db_size_in_use: db_size,
             is_learner: false,
-            ..Default::default()
         }))
     }
 }

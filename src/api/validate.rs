@@ -96,9 +96,8 @@ fn check_intervals(ops: &[RequestOp]) -> Result<Writes, Status> {
     for op in ops {
         match &op.request {
             Some(request_op::Request::RequestPut(p)) => {
-                if !writes.puts.insert(p.key.clone()) {
-                    return Err(duplicate_key());
-                }
+                let first_put_of_key = writes.puts.insert(p.key.clone());
+                first_put_of_key.then_some(()).ok_or_else(duplicate_key)?;
             }
             Some(request_op::Request::RequestDeleteRange(d)) => {
                 writes.deletes.push((d.key.clone(), d.range_end.clone()));

@@ -70,8 +70,21 @@ pub struct RaftActor {
     status_tx: watch::Sender<RaftStatus>,
 }
 
+/// The other actors and channels a [`RaftActor`] routes effects to.
+pub struct RaftLinks {
+    /// Where Ready's hard state and entries are persisted.
+    pub log: Addr<LogActor>,
+    /// Where committed entries are applied.
+    pub store: Addr<StoreActor>,
+    /// One sender per peer.
+    pub peers: BTreeMap<NodeId, Addr<PeerLink>>,
+    /// Where the [`RaftStatus`] is published.
+    pub status_tx: watch::Sender<RaftStatus>,
+}
+
 impl RaftActor {
-    /// Builds the actor around a core restored from `storage`.
+    /// Builds the actor around a core restored from `storage`, with election jitter drawn
+    /// from a ChaCha8 PRNG seeded with `seed`.
     ///
     /// `tick_interval` is one Raft tick (etcd's `--heartbeat-interval`); the core's
     /// `election_tick`/`heartbeat_tick` in `config` count these ticks. Errors: the core's
@@ -80,15 +93,18 @@ impl RaftActor {
         config: &Config,
         storage: MemStorage,
         seed: u64,
-        log: Addr<LogActor>,
-        store: Addr<StoreActor>,
-        peers: BTreeMap<NodeId, Addr<PeerLink>>,
         tick_interval: Duration,
-        status_tx: watch::Sender<RaftStatus>,
+        links: RaftLinks,
     ) -> Result<Self, crate::raft::RaftError> {
         use rand::SeedableRng;
         let rng = Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         let node = RawNode::new(config, storage, rng)?;
+        let RaftLinks {
+            log,
+            store,
+            peers,
+            status_tx,
+        } = links;
         Ok(Self {
             id: config.id,
             node,
@@ -117,7 +133,7 @@ impl RaftActor {
                 let _ = tx.send(Ok(rs.index));
             }
         }
-        let hard_state = ready.hard_state.clone();
+        let hard_state = ready.hard_state;
         let entries = std::mem::take(&mut ready.entries);
         if hard_state.is_none() && entries.is_empty() {
             self.finish(ready, ctx);

@@ -156,7 +156,7 @@ impl Cluster {
             let mut progressed = false;
             for id in ids {
                 while let Some(rd) = self.process_ready(*id) {
-                    log(Step::Ready(*id, rd));
+                    log(Step::Ready(*id, Box::new(rd)));
                     progressed = true;
                 }
             }
@@ -254,7 +254,7 @@ impl Cluster {
 
 /// One step of a stabilize, for printing.
 pub(crate) enum Step {
-    Ready(NodeId, Ready),
+    Ready(NodeId, Box<Ready>),
     Delivered(NodeId, Vec<(Message, bool)>),
 }
 
