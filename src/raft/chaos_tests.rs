@@ -248,7 +248,7 @@ fn run(
             .map(|node| {
                 let st = node.status();
                 format!(
-                    "{} {:?} term={} leader={} commit={} applied={} last={} conf={:?}",
+                    "{} {:?} term={} leader={} commit={} applied={} last={} conf={:?} log={:?}",
                     st.id,
                     st.soft_state.role,
                     st.hard_state.term,
@@ -256,7 +256,11 @@ fn run(
                     st.hard_state.commit,
                     st.applied,
                     st.last_index,
-                    st.conf_state
+                    st.conf_state,
+                    c.log_of(st.id)
+                        .iter()
+                        .map(|e| (e.index, e.term, e.kind))
+                        .collect::<Vec<_>>()
                 )
             })
             .collect();
