@@ -326,7 +326,12 @@ fn restart_replays_conf_changes_from_the_boot_configuration() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, max_shrink_time: 30_000, ..ProptestConfig::default() })]
+    // 96 cases per run unless PROPTEST_CASES asks for more (or fewer).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96),
+        max_shrink_time: 30_000,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn safety_under_faults_3_nodes(
