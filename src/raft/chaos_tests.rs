@@ -242,13 +242,96 @@ fn run(
         }
     }
     if !converged {
-        return Err("cluster did not converge after healing".into());
+        let states: Vec<String> = c
+            .nodes
+            .values()
+            .map(|node| {
+                let st = node.status();
+                format!(
+                    "{} {:?} term={} leader={} commit={} applied={} last={} conf={:?} log={:?}",
+                    st.id,
+                    st.soft_state.role,
+                    st.hard_state.term,
+                    st.soft_state.leader_id,
+                    st.hard_state.commit,
+                    st.applied,
+                    st.last_index,
+                    st.conf_state,
+                    c.log_of(st.id)
+                        .iter()
+                        .map(|e| (e.index, e.term, e.kind))
+                        .collect::<Vec<_>>()
+                )
+            })
+            .collect();
+        return Err(format!(
+            "cluster did not converge after healing:\n{}",
+            states.join("\n")
+        ));
     }
     Ok(())
 }
 
+/// Regression for the harness restart behind the recorded `safety_under_faults_3_nodes`
+/// failure: a node restarted with `Config::applied = 0` replays every committed
+/// configuration change, so it must start from its configuration as of index 0. Starting
+/// from the latest (joint) configuration instead, replay rejects the first "enter joint",
+/// leaves the *current* joint configuration on the replayed "leave", and re-enters the
+/// current one with the wrong outgoing voters ({1,3} instead of {1,2}).
+#[test]
+fn restart_replays_conf_changes_from_the_boot_configuration() {
+    let mut c = Cluster::with_nodes(3);
+    c.elect(1);
+    let change = |t, id| ConfChangeSingle {
+        change_type: t,
+        node_id: id,
+    };
+    // {1,2,3} → joint {1,2}&{1,2,3} → (auto-leave) {1,2}.
+    let cc = ConfChange {
+        changes: vec![
+            change(ConfChangeType::AddVoter, 1),
+            change(ConfChangeType::RemoveNode, 3),
+        ],
+        ..Default::default()
+    };
+    c.node_mut(1).propose_conf_change(&cc).unwrap();
+    c.stabilize();
+    assert_eq!(
+        c.node(1).status().conf_state,
+        ConfState::from_voters([1, 2])
+    );
+    // {1,2} → joint {1,3}&{1,2}, left explicitly (so it is still joint at the restart).
+    let cc = ConfChange {
+        transition: ConfChangeTransition::JointExplicit,
+        changes: vec![
+            change(ConfChangeType::AddVoter, 3),
+            change(ConfChangeType::RemoveNode, 2),
+        ],
+        ..Default::default()
+    };
+    c.node_mut(1).propose_conf_change(&cc).unwrap();
+    c.stabilize();
+    let joint = ConfState {
+        voters_outgoing: [1, 2].into(),
+        ..ConfState::from_voters([1, 3])
+    };
+    assert_eq!(c.node(1).status().conf_state, joint);
+    assert_eq!(c.node(2).status().conf_state, joint);
+
+    c.restart(2);
+    c.stabilize();
+    let st = c.node(2).status();
+    assert_eq!(st.applied, c.node(1).status().hard_state.commit);
+    assert_eq!(st.conf_state, joint);
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, max_shrink_time: 30_000, ..ProptestConfig::default() })]
+    // 96 cases per run unless PROPTEST_CASES asks for more (or fewer).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96),
+        max_shrink_time: 30_000,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn safety_under_faults_3_nodes(

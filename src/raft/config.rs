@@ -30,6 +30,11 @@ pub struct Config {
     pub check_quorum: bool,
     /// Last index the application has already applied (on restart); committed entries up to
     /// it are not handed out again. Default 0.
+    ///
+    /// The `ConfState` in storage must be the configuration as of this index: committed
+    /// entries after it, configuration changes included, are handed out and applied again on
+    /// top of it, and replaying a change onto a configuration that already contains it is not
+    /// idempotent (etcd raft: a restart starts from the snapshot's `ConfState` and `applied`).
     pub applied: u64,
 }
 

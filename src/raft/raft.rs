@@ -561,6 +561,10 @@ impl<S: Storage> Raft<S> {
             }
             // A transfer that did not finish within an election timeout is abandoned.
             self.lead_transferee = NO_NODE;
+            if !self.promotable() {
+                // A removed leader retries handing over until someone takes it.
+                self.transfer_leader_after_removal();
+            }
         }
         if self.heartbeat_elapsed >= self.heartbeat_tick {
             self.heartbeat_elapsed = 0;
@@ -863,9 +867,14 @@ impl<S: Storage> Raft<S> {
             .get(&self.id)
             .is_some_and(|p| !p.is_learner);
         if self.role == Role::Leader && !is_member_voter {
-            // Removed or demoted: stop leading; the remaining voters elect a new leader.
-            self.become_follower(self.term, NO_NODE);
-            return Ok(cs);
+            // Removed or demoted. Stepping down right here can wedge the cluster: the
+            // remaining voters may not know yet that the removal committed (so they still
+            // need this node's vote), while this node may hold later entries they lack (so it
+            // refuses them that vote) and, being no voter, never campaigns itself. Like etcd
+            // raft (StepDownOnRemoval off) it keeps leading — replicating the log and the
+            // commit index, no longer counted in quorums — and hands leadership to the most
+            // up-to-date remaining voter (thesis §3.10, §4.2.2).
+            self.transfer_leader_after_removal();
         }
         if self.role != Role::Leader {
             return Ok(cs);
@@ -1084,7 +1093,9 @@ impl<S: Storage> Raft<S> {
     /// Thesis §6.4: (1) wait until an entry of this term is committed, (2) record the commit
     /// index, (3) confirm leadership with a heartbeat round carrying `ctx`, (4) answer.
     fn leader_read_index(&mut self, from: NodeId, ctx: Vec<u8>) {
-        if self.prs.is_singleton() {
+        // Only a leader that is itself the single voter may answer alone: a removed leader
+        // still leading a one-voter configuration must confirm with that voter.
+        if self.prs.is_singleton() && self.promotable() {
             self.respond_read_index(from, self.raft_log.committed, ctx);
             return;
         }
@@ -1128,6 +1139,24 @@ impl<S: Storage> Raft<S> {
     }
 
     // ----- leadership transfer -------------------------------------------------------------
+
+    /// Leader that is no voter any more (it applied its own removal or demotion): start a
+    /// transfer to the remaining voter with the highest match index (lowest id on a tie).
+    /// Proposals are refused meanwhile. No-op when no voter remains.
+    fn transfer_leader_after_removal(&mut self) {
+        let best = self
+            .prs
+            .voters
+            .ids()
+            .into_iter()
+            .filter(|id| *id != self.id)
+            .filter_map(|id| self.prs.progress.get(&id).map(|p| (p.match_index, id)))
+            .max_by_key(|(matched, id)| (*matched, std::cmp::Reverse(*id)));
+        if let Some((_, to)) = best {
+            debug!(id = self.id, to, "removed leader hands over leadership");
+            self.transfer_leader(to);
+        }
+    }
 
     /// Leader: hand leadership to voter `to` (thesis §3.10): bring its log up to date, then
     /// send `TimeoutNow`. Proposals are refused until the transfer ends; it is abandoned after

@@ -44,6 +44,9 @@ pub(crate) struct Cluster {
     pub applied: BTreeMap<NodeId, Vec<Entry>>,
     /// ReadStates each node received, in order.
     pub read_states: BTreeMap<NodeId, Vec<ReadState>>,
+    /// Each node's configuration as of applied index 0 (what its storage held when it was
+    /// added): the configuration a restart that replays the log from index 0 starts from.
+    pub boot_conf_states: BTreeMap<NodeId, ConfState>,
 }
 
 impl Cluster {
@@ -56,6 +59,7 @@ impl Cluster {
             cut: BTreeSet::new(),
             applied: BTreeMap::new(),
             read_states: BTreeMap::new(),
+            boot_conf_states: BTreeMap::new(),
         };
         let cs = ConfState::from_voters(1..=n);
         for id in 1..=n {
@@ -72,6 +76,8 @@ impl Cluster {
     /// Adds (or replaces) a node.
     pub fn add_node(&mut self, config: Config, storage: MemStorage) {
         let id = config.id;
+        self.boot_conf_states
+            .insert(id, storage.conf_state().clone());
         self.nodes.insert(id, new_node(&config, storage));
         self.configs.insert(id, config);
     }
@@ -229,8 +235,20 @@ impl Cluster {
     }
 
     /// Replaces `id` by a fresh node built from its durable storage (a crash + restart).
+    ///
+    /// The state machine is rebuilt by replaying every committed entry (`Config::applied` =
+    /// 0), configuration changes included, so the restarted node must start from the
+    /// configuration as of index 0 (its boot configuration), not from the latest applied
+    /// one: the stored `ConfState` and the applied index it belongs to must match
+    /// (`RawNode::apply_conf_change` contract; etcd raft restarts from a snapshot's
+    /// `ConfState` and replays only entries after the snapshot index). Replaying changes on
+    /// top of the already-changed configuration is not idempotent — e.g. a node whose latest
+    /// configuration is joint rejects the replayed earlier "enter joint", then applies the
+    /// earlier "leave joint" to the *current* joint configuration, and re-enters the current
+    /// one from the wrong outgoing set.
     pub fn restart(&mut self, id: NodeId) {
-        let storage = self.node(id).storage().clone();
+        let mut storage = self.node(id).storage().clone();
+        storage.set_conf_state(self.boot_conf_states[&id].clone());
         let config = self.configs[&id].clone();
         self.nodes.insert(id, new_node(&config, storage));
         // The state machine is rebuilt by replaying committed entries (config.applied = 0).
