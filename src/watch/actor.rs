@@ -82,7 +82,11 @@ impl WatchHub {
         if self.has_room(d.stream) {
             self.send(d.stream, d.response);
         } else if self.sinks.contains_key(&d.stream) {
-            tracing::debug!(stream = d.stream, watch_id = d.watch_id, "watch stream full: parked");
+            tracing::debug!(
+                stream = d.stream,
+                watch_id = d.watch_id,
+                "watch stream full: parked"
+            );
             self.hub.park(d.stream, d.watch_id, d.resume_rev);
         }
     }
@@ -118,7 +122,6 @@ impl Actor for WatchHub {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX);
         ctx.run_interval(RESYNC_INTERVAL, |hub, _| hub.sync());
     }
 }

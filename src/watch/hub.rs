@@ -464,7 +464,12 @@ mod tests {
         );
         let dup = hub.create(1, &chosen);
         assert_eq!(
-            (dup.watch_id, dup.created, dup.canceled, dup.cancel_reason.as_str()),
+            (
+                dup.watch_id,
+                dup.created,
+                dup.canceled,
+                dup.cancel_reason.as_str()
+            ),
             (-1, true, true, DUPLICATE_WATCH_ID)
         );
         let empty = hub.create(1, &create("b", "a", 0));
@@ -483,7 +488,10 @@ mod tests {
         let mut no_put = create("\0", "\0", 0); // id 2: every key, deletes only
         no_put.filters = vec![FilterType::Noput as i32];
         hub.create(7, &no_put);
-        let out = hub.apply(2, &[put("a", 2, Some(1)), put("p/x", 2, Some(1)), del("q", 2)]);
+        let out = hub.apply(
+            2,
+            &[put("a", 2, Some(1)), put("p/x", 2, Some(1)), del("q", 2)],
+        );
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].watch_id, 0);
         assert_eq!(out[0].response.events.len(), 1);
@@ -522,7 +530,10 @@ mod tests {
         assert_eq!(f[0].from_rev, 2);
         assert!(hub.fetches(|_| true).is_empty(), "one fetch outstanding");
         // Revision 5 is applied before the store's history answer (which ended at 4).
-        assert!(hub.apply(5, &[put("a", 5, None)]).is_empty(), "skipped while fetching");
+        assert!(
+            hub.apply(5, &[put("a", 5, None)]).is_empty(),
+            "skipped while fetching"
+        );
         let d = hub
             .history(
                 1,
