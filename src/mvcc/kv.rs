@@ -613,6 +613,57 @@ mod tests {
     }
 
     #[test]
+    fn history_lists_changes_of_the_range_in_revision_order() {
+        let (_dir, db) = open();
+        let mut kv = Kv::open(&db).unwrap();
+        let mut index = 0;
+        let mut write = |kv: &mut Kv, f: &dyn Fn(&mut WriteTxn<'_>)| {
+            index += 1;
+            let mut txn = kv.write(index).unwrap();
+            f(&mut txn);
+            txn.commit().unwrap();
+        };
+        write(&mut kv, &|t| drop(t.put(b"a", b"1".to_vec(), 0).unwrap())); // 2
+        write(&mut kv, &|t| drop(t.put(b"b", b"1".to_vec(), 0).unwrap())); // 3
+        write(&mut kv, &|t| drop(t.put(b"a", b"2".to_vec(), 0).unwrap())); // 4
+        write(&mut kv, &|t| drop(t.delete_range(b"a", b"").unwrap())); // 5
+        write(&mut kv, &|t| drop(t.put(b"c", b"1".to_vec(), 0).unwrap())); // 6
+        let events = kv.history(b"a", b"c", 3, true).unwrap();
+        let seen: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let kv = e.kv.as_ref().unwrap();
+                (
+                    e.r#type,
+                    kv.key.clone(),
+                    kv.mod_revision,
+                    e.prev_kv.as_ref().map(|p| p.value.clone()),
+                )
+            })
+            .collect();
+        let (put, del) = (EventType::Put as i32, EventType::Delete as i32);
+        assert_eq!(
+            seen,
+            vec![
+                (put, b"b".to_vec(), 3, None),
+                (put, b"a".to_vec(), 4, Some(b"1".to_vec())),
+                (del, b"a".to_vec(), 5, Some(b"2".to_vec())),
+            ]
+        );
+        assert!(
+            kv.history(b"a", b"c", 3, false).unwrap()[1]
+                .prev_kv
+                .is_none()
+        );
+        write(&mut kv, &|t| t.compact(4).unwrap());
+        assert!(matches!(
+            kv.history(b"a", b"", 3, false),
+            Err(MvccError::Compacted)
+        ));
+        assert_eq!(kv.history(b"a", b"", 4, false).unwrap().len(), 2);
+    }
+
+    #[test]
     fn read_revision_rules() {
         let (_dir, db) = open();
         let mut kv = Kv::open(&db).unwrap();

@@ -271,3 +271,100 @@ impl Handler<WatcherCount> for WatchHub {
         self.hub.watcher_count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Members;
+    use crate::mvcc::Kv;
+    use crate::mvcc::actor::{ApplyCommitted, AttachWatchHub};
+    use crate::pb::etcdserverpb::PutRequest;
+    use crate::pb::peerpb::{InternalRequest, internal_request};
+    use crate::raft::{Entry, EntryKind};
+    use prost::Message as _;
+    use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+    fn put_entry(index: u64, key: &[u8]) -> Entry {
+        let request = internal_request::Request::Put(PutRequest {
+            key: key.to_vec(),
+            value: index.to_be_bytes().to_vec(),
+            ..Default::default()
+        });
+        Entry {
+            term: 1,
+            index,
+            kind: EntryKind::Normal,
+            data: InternalRequest {
+                id: index,
+                request: Some(request),
+            }
+            .encode_to_vec(),
+        }
+    }
+
+    async fn recv(
+        rx: &mut UnboundedReceiver<WatchResponse>,
+        queued: &AtomicUsize,
+    ) -> WatchResponse {
+        let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a response within 10 s")
+            .expect("stream open");
+        queued.fetch_sub(1, Ordering::AcqRel);
+        r
+    }
+
+    /// A stream that does not read is parked (apply never waits for it) and, once it reads,
+    /// gets every revision exactly once, in order, from history and then live.
+    #[actix_rt::test]
+    async fn slow_stream_is_parked_then_caught_up_without_gap_or_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::storage::open(dir.path()).unwrap();
+        let kv = Kv::open(&db).unwrap();
+        let members = Members::open(&db, &BTreeMap::new()).unwrap();
+        let store = StoreActor::new(kv, members).start();
+        let hub = WatchHub::new(store.clone(), 1, 2).start();
+        store.send(AttachWatchHub(hub.clone())).await.unwrap();
+        let (tx, mut rx) = unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let stream = hub
+            .send(OpenStream(StreamSink {
+                tx,
+                queued: queued.clone(),
+            }))
+            .await
+            .unwrap();
+        let request = WatchCreateRequest {
+            key: b"k".to_vec(),
+            ..Default::default()
+        };
+        hub.send(CreateWatch { stream, request }).await.unwrap();
+        let entries = (1..=20).map(|i| put_entry(i, b"k")).collect();
+        // Applying 20 entries completes while nobody reads the stream.
+        store.send(ApplyCommitted { entries }).await.unwrap();
+        assert!(recv(&mut rx, &queued).await.created);
+        let mut revs = Vec::new();
+        let mut responses = 0;
+        while revs.len() < 20 {
+            let r = recv(&mut rx, &queued).await;
+            responses += 1;
+            revs.extend(r.events.iter().map(|e| e.kv.as_ref().unwrap().mod_revision));
+        }
+        assert_eq!(revs, (2..=21).collect::<Vec<i64>>());
+        assert!(
+            responses < 20,
+            "the parked watcher caught up in batches from history"
+        );
+        store
+            .send(ApplyCommitted {
+                entries: vec![put_entry(21, b"k")],
+            })
+            .await
+            .unwrap();
+        let live = recv(&mut rx, &queued).await;
+        assert_eq!(live.events[0].kv.as_ref().unwrap().mod_revision, 22);
+        drop(rx);
+        hub.send(CloseStream(stream)).await.unwrap();
+        assert_eq!(hub.send(WatcherCount).await.unwrap(), 0);
+    }
+}
