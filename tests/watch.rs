@@ -274,3 +274,56 @@ async fn many_watches_on_one_stream_filters_ids_and_cancel() {
         "the canceled watch sends nothing"
     );
 }
+
+/// A client that drops its streams frees their watches: the member's watcher count (its
+/// debug log line "watch stream closed ... watchers=N streams=M") returns to zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_streams_free_their_watchers() {
+    let opts = ClusterOpts {
+        log_level: "debug".into(),
+        ..ClusterOpts::default()
+    };
+    let c = Cluster::start(3, opts);
+    const STREAMS: usize = 20;
+    {
+        let mut client = c.member_client(0).await;
+        let mut streams = Vec::new();
+        for i in 0..STREAMS {
+            let mut s = client.watch(format!("k{i}"), None).await.unwrap();
+            s.watch("a", None).await.unwrap();
+            s.watch("b", Some(WatchOptions::new().with_prefix()))
+                .await
+                .unwrap();
+            for _ in 0..3 {
+                assert!(next(&mut s).await.created());
+            }
+            streams.push(s);
+        }
+    } // streams and client dropped: the connection closes
+    if c.kind != common::ServerKind::Ferrokv {
+        return; // the log line is ours
+    }
+    let log = &c.members[0].log_path;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap();
+        let closed: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("watch stream closed"))
+            .collect();
+        if closed.len() >= STREAMS {
+            let last = closed.last().unwrap();
+            assert!(
+                last.contains("watchers=0") && last.contains("streams=0"),
+                "{last}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {STREAMS} streams closed",
+            closed.len()
+        );
+        std::thread::sleep(Duration::from_millis(50)); // polling the log, not a sync stand-in
+    }
+}
