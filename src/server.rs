@@ -204,11 +204,16 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         ids.member_id,
         cluster_id,
         raft,
-        store,
-        hub,
+        ClientActors { store, hub },
         status_rx,
         db,
     ))
+}
+
+/// The actors client services talk to besides the `RaftActor`.
+struct ClientActors {
+    store: Addr<StoreActor>,
+    hub: Addr<WatchHub>,
 }
 
 async fn serve(
@@ -216,8 +221,7 @@ async fn serve(
     member_id: u64,
     cluster_id: u64,
     raft: Addr<RaftActor>,
-    store: Addr<StoreActor>,
-    hub: Addr<WatchHub>,
+    ClientActors { store, hub }: ClientActors,
     status_rx: watch::Receiver<RaftStatus>,
     db: fjall::Database,
 ) -> anyhow::Result<()> {
