@@ -22,8 +22,9 @@
 //! the revision the hub has last seen applied (`C == current_revision`). The actor guarantees
 //! that the store's history answer (through revision `C`) reaches the hub *after* the live
 //! events of revisions ≤ `C` (both come from the `StoreActor`, through one FIFO mailbox), so
-//! every revision is delivered exactly once: ≤ `C` from history, > `C` live. If the hub has
-//! already seen revisions > `C`, the watcher stays unsynced and fetches again.
+//! every revision is delivered exactly once: ≤ `C` from history, > `C` live. Should the hub
+//! ever have seen revisions > `C` (impossible with one FIFO mailbox; kept so the core does
+//! not depend on it), the watcher stays unsynced and fetches again.
 
 use super::watcher::Watcher;
 use crate::mvcc::index::KeyRange;

@@ -16,3 +16,6 @@ pub mod watcher;
 
 pub use hub::{Delivery, Fetch, History, Hub, StreamId};
 pub use watcher::Watcher;
+
+#[cfg(test)]
+mod model_test;
