@@ -22,6 +22,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 /// How often parked watchers are checked for room (etcd syncs unsynced watchers every 100 ms).
 pub const RESYNC_INTERVAL: Duration = Duration::from_millis(100);
+/// How often idle watchers with `progress_notify` get an empty response (etcd's default
+/// `--experimental-watch-progress-notify-interval`).
+pub const PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// Default responses a stream may have queued before it counts as full.
 pub const STREAM_QUEUE_MAX: usize = 1024;
 
@@ -123,6 +126,11 @@ impl Actor for WatchHub {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(RESYNC_INTERVAL, |hub, _| hub.sync());
+        ctx.run_interval(PROGRESS_NOTIFY_INTERVAL, |hub, _| {
+            for d in hub.hub.progress_tick() {
+                hub.deliver(d);
+            }
+        });
     }
 }
 

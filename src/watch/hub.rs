@@ -104,6 +104,8 @@ pub enum History {
 struct Entry {
     watcher: Watcher,
     state: SyncState,
+    /// A response with events went out since the last progress tick.
+    sent_since_tick: bool,
 }
 
 /// The watch core; see the module docs.
@@ -218,6 +220,7 @@ impl Hub {
             Entry {
                 watcher: Watcher::new(watch_id, req, next_rev),
                 state,
+                sent_since_tick: false,
             },
         );
         WatchResponse {
@@ -272,6 +275,7 @@ impl Hub {
             e.watcher.next_rev = revision + 1;
             let selected = e.watcher.select(events);
             if !selected.is_empty() {
+                e.sent_since_tick = true;
                 out.push(Delivery {
                     stream: *stream,
                     watch_id: *watch_id,
@@ -282,6 +286,31 @@ impl Hub {
                         ..Default::default()
                     },
                     resume_rev,
+                });
+            }
+        }
+        out
+    }
+
+    /// The progress-notify interval passed (etcd `watchableStore.progressAll`, every
+    /// `--experimental-watch-progress-notify-interval`, 10 min by default): an empty
+    /// response with `header.revision` = current revision for each synced watcher that asked
+    /// for `progress_notify` and got no events since the last tick, in (stream, watch id)
+    /// order. The client learns it is up to date through that revision.
+    pub fn progress_tick(&mut self) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        for ((stream, watch_id), e) in &mut self.watchers {
+            let idle = !std::mem::take(&mut e.sent_since_tick);
+            if idle && e.watcher.progress_notify && e.state == SyncState::Synced {
+                out.push(Delivery {
+                    stream: *stream,
+                    watch_id: *watch_id,
+                    response: WatchResponse {
+                        header: header(self.current_revision),
+                        watch_id: *watch_id,
+                        ..Default::default()
+                    },
+                    resume_rev: e.watcher.next_rev,
                 });
             }
         }
@@ -610,6 +639,33 @@ mod tests {
         assert!(hub.fetches(|_| true).is_empty());
         assert!(hub.apply(4, &[put("a", 4, None)]).is_empty());
         assert_eq!(revs(&hub.apply(5, &[put("a", 5, None)])[0]), vec![5]);
+    }
+
+    #[test]
+    fn progress_notify_goes_to_idle_synced_watchers_that_asked() {
+        let mut hub = Hub::new(3);
+        hub.open_stream(1);
+        let mut req = create("a", "", 0);
+        req.progress_notify = true;
+        hub.create(1, &req); // 0: asked
+        hub.create(1, &create("a", "", 0)); // 1: did not ask
+        req.key = b"b".to_vec();
+        hub.create(1, &req); // 2: asked, will be busy
+        let ticks = hub.progress_tick();
+        assert_eq!(
+            ticks.iter().map(|d| d.watch_id).collect::<Vec<_>>(),
+            vec![0, 2]
+        );
+        assert!(ticks[0].response.events.is_empty());
+        assert_eq!(ticks[0].response.header.as_ref().unwrap().revision, 3);
+        hub.apply(4, &[put("b", 4, None)]);
+        let ticks = hub.progress_tick();
+        assert_eq!(
+            ticks.iter().map(|d| d.watch_id).collect::<Vec<_>>(),
+            vec![0],
+            "2 got events since the last tick"
+        );
+        assert_eq!(ticks[0].response.header.as_ref().unwrap().revision, 4);
     }
 
     #[test]

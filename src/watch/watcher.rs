@@ -26,6 +26,8 @@ pub struct Watcher {
     pub no_delete: bool,
     /// The next store revision whose events this watch must receive.
     pub next_rev: i64,
+    /// Send periodic empty responses while idle (etcd `WatchCreateRequest.progress_notify`).
+    pub progress_notify: bool,
 }
 
 impl Watcher {
@@ -40,6 +42,7 @@ impl Watcher {
             no_put: has(FilterType::Noput),
             no_delete: has(FilterType::Nodelete),
             next_rev,
+            progress_notify: req.progress_notify,
         }
     }
 
