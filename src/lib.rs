@@ -9,6 +9,7 @@
 //! | [`raft`] | hand-written Raft: `RawNode` (step/tick/propose/ready/advance), log, progress, quorum | `RaftActor` |
 //! | [`log`] | the durable Raft log + hard state in fjall, checksummed, group-committed fsync | `LogActor` |
 //! | [`mvcc`] | revisions, key generations, the tree index, Range/Put/DeleteRange/Txn/Compact | `StoreActor` |
+//! | [`watch`] | watch streams: synced/unsynced watchers fed by applied events and history | `WatchHub` |
 //! | [`peer`] | Raft messages between members over a tonic stream per peer | `PeerLink` |
 //! | [`api`] | etcd's gRPC services: validation, proposals, read index, error texts | – |
 //! | [`cluster`] | the member table behind `MemberList` | – |
@@ -28,3 +29,4 @@ pub mod peer;
 pub mod raft;
 pub mod server;
 pub mod storage;
+pub mod watch;

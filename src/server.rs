@@ -6,6 +6,7 @@
 //!  ├─ RaftActor  (system arbiter)  ◄─ Step ──── PeerService  (--listen-peer-urls)
 //!  ├─ PeerLink × (members − 1)     ── stream ─► peers
 //!  ├─ StoreActor (own arbiter)     ◄─ Register/LocalRange ── KV, Maintenance, Cluster
+//!  ├─ WatchHub   (own arbiter)     ◄─ Applied (StoreActor), streams ── Watch
 //!  └─ LogActor   (SyncArbiter, 1 thread: fsync)             (--listen-client-urls)
 //! ```
 //! BUILD-NOTES: actors must start inside a running `System`; a blocking fsync gets its own
@@ -17,13 +18,14 @@ use crate::config::{ClusterState, ServerConfig};
 use crate::log::actor::LogActor;
 use crate::log::{Identity, LogStore};
 use crate::mvcc::Kv;
-use crate::mvcc::actor::StoreActor;
+use crate::mvcc::actor::{AttachWatchHub, StoreActor};
 use crate::pb::etcdserverpb as pb;
 use crate::pb::peerpb::{MemberAttributes, internal_request};
 use crate::peer::actor::PeerLink;
 use crate::peer::server::PeerService;
 use crate::raft::actor::{RaftActor, RaftLinks, RaftStatus};
 use crate::raft::{ConfState, Config as RaftConfig, MemStorage, NodeId};
+use crate::watch::actor::{STREAM_QUEUE_MAX, WatchHub};
 use actix::prelude::*;
 use anyhow::{Context as _, bail};
 use std::collections::{BTreeMap, BTreeSet};
@@ -132,6 +134,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     storage.set_hard_state(loaded.hard_state);
 
     let kv = Kv::open(&db).context("opening the MVCC store")?;
+    let store_revision = kv.current_revision();
     let members = Members::open(&db, &ids.peers)?;
     let raft_config = RaftConfig {
         id: ids.member_id,
@@ -166,6 +169,14 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 let store = StoreActor::start_in_arbiter(&store_arbiter.handle(), move |_| {
                     StoreActor::new(kv, members)
                 });
+                // Watch: the hub gets its own arbiter so fan-out never delays applying. It is
+                // attached before the RaftActor exists, so before any ApplyCommitted.
+                let watch_arbiter = Arbiter::new();
+                let store_for_hub = store.clone();
+                let hub = WatchHub::start_in_arbiter(&watch_arbiter.handle(), move |_| {
+                    WatchHub::new(store_for_hub, store_revision, STREAM_QUEUE_MAX)
+                });
+                store.do_send(AttachWatchHub(hub.clone()));
                 let peers = peer_links
                     .into_iter()
                     .map(|(id, url)| (id, PeerLink::new(id, url, cluster_id).start()))
@@ -178,11 +189,11 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 };
                 let raft = RaftActor::new(&raft_config, storage, seed, tick_interval, links)
                     .map(Actor::start);
-                let _ = addr_tx.send(raft.map(|raft| (raft, store)));
+                let _ = addr_tx.send(raft.map(|raft| (raft, store, hub)));
             });
             system.run()
         })?;
-    let (raft, store) = addr_rx.recv().context("actor system failed to start")??;
+    let (raft, store, hub) = addr_rx.recv().context("actor system failed to start")??;
 
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(serve(
@@ -190,10 +201,16 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         ids.member_id,
         cluster_id,
         raft,
-        store,
+        ClientActors { store, hub },
         status_rx,
         db,
     ))
+}
+
+/// The actors client services talk to besides the `RaftActor`.
+struct ClientActors {
+    store: Addr<StoreActor>,
+    hub: Addr<WatchHub>,
 }
 
 async fn serve(
@@ -201,7 +218,7 @@ async fn serve(
     member_id: u64,
     cluster_id: u64,
     raft: Addr<RaftActor>,
-    store: Addr<StoreActor>,
+    ClientActors { store, hub }: ClientActors,
     status_rx: watch::Receiver<RaftStatus>,
     db: fjall::Database,
 ) -> anyhow::Result<()> {
@@ -264,7 +281,9 @@ async fn serve(
                 .add_service(pb::cluster_server::ClusterServer::new(
                     api::cluster::ClusterService::new(api.clone()),
                 ))
-                .add_service(pb::watch_server::WatchServer::new(api::Unimplemented))
+                .add_service(pb::watch_server::WatchServer::new(
+                    api::watch::WatchService::new(api.clone(), hub.clone()),
+                ))
                 .add_service(pb::lease_server::LeaseServer::new(api::Unimplemented))
                 .add_service(pb::auth_server::AuthServer::new(api::Unimplemented))
                 .add_service(crate::pb::v3lockpb::lock_server::LockServer::new(

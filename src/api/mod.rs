@@ -7,6 +7,7 @@ pub mod error;
 pub mod kv;
 pub mod maintenance;
 pub mod validate;
+pub mod watch;
 
 use crate::mvcc::ApplyOutcome;
 use crate::mvcc::actor::{CancelWait, GetStatus, LocalRange, StoreActor, StoreStatus};
@@ -18,7 +19,7 @@ use prost::Message as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tonic::Status;
 
 /// What every service handler needs: actor addresses, ids and limits. Cheap to clone.
@@ -30,7 +31,7 @@ pub struct Api {
 struct Inner {
     raft: Addr<RaftActor>,
     store: Addr<StoreActor>,
-    raft_status: watch::Receiver<RaftStatus>,
+    raft_status: tokio::sync::watch::Receiver<RaftStatus>,
     cluster_id: u64,
     member_id: u64,
     /// `--max-request-bytes`: largest encoded proposal accepted, bytes.
@@ -62,7 +63,7 @@ impl Api {
     pub fn new(
         raft: Addr<RaftActor>,
         store: Addr<StoreActor>,
-        raft_status: watch::Receiver<RaftStatus>,
+        raft_status: tokio::sync::watch::Receiver<RaftStatus>,
         db: fjall::Database,
         config: ApiConfig,
     ) -> Self {
@@ -225,7 +226,6 @@ impl Api {
 /// Services not built yet: every RPC answers `Unimplemented` (generated default stubs).
 pub struct Unimplemented;
 
-impl crate::pb::etcdserverpb::watch_server::Watch for Unimplemented {}
 impl crate::pb::etcdserverpb::lease_server::Lease for Unimplemented {}
 impl crate::pb::etcdserverpb::auth_server::Auth for Unimplemented {}
 impl crate::pb::v3lockpb::lock_server::Lock for Unimplemented {}

@@ -11,6 +11,8 @@ use crate::mvcc::{ApplyOutcome, Kv, MvccError, Request};
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse};
 use crate::pb::peerpb::{InternalRequest, internal_request};
 use crate::raft::Entry;
+use crate::watch::actor::{Applied, HistoryFetched, WatchHub};
+use crate::watch::{Fetch, History};
 use actix::prelude::*;
 use prost::Message as _;
 use std::collections::BTreeMap;
@@ -28,6 +30,8 @@ pub struct StoreActor {
     waiters: BTreeMap<u64, oneshot::Sender<ApplyResult>>,
     /// Reads parked until `applied_index` reaches their read index, keyed by that index.
     parked_reads: BTreeMap<u64, Vec<(RangeRequest, RangeReply)>>,
+    /// Watch: where applied events go (set once by [`AttachWatchHub`]; `None` = no watches).
+    watch_hub: Option<Addr<WatchHub>>,
 }
 
 impl StoreActor {
@@ -38,6 +42,7 @@ impl StoreActor {
             members,
             waiters: BTreeMap::new(),
             parked_reads: BTreeMap::new(),
+            watch_hub: None,
         }
     }
 
@@ -54,6 +59,16 @@ impl StoreActor {
             }
         };
         let result = self.apply_request(entry.index, request.request);
+        // Watch: hand the entry's events to the WatchHub before answering anyone, in apply
+        // order (one sender, FIFO mailbox: see docs/watch.md, "the seam rule").
+        if let (Some(hub), Ok(Some(outcome))) = (&self.watch_hub, &result)
+            && !outcome.events.is_empty()
+        {
+            hub.do_send(Applied {
+                revision: self.kv.current_revision(),
+                events: outcome.events.clone(),
+            });
+        }
         if let Some(waiter) = self.waiters.remove(&request.id) {
             let _ = waiter.send(result);
         }
@@ -227,5 +242,49 @@ impl Handler<GetStatus> for StoreActor {
             applied_index: self.kv.applied_index(),
             members: self.members.list(),
         })
+    }
+}
+
+/// Watch: tells the store where to send applied events. Sent once at start-up, before the
+/// `RaftActor` exists, so it precedes every `ApplyCommitted` in the mailbox.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachWatchHub(pub Addr<WatchHub>);
+
+impl Handler<AttachWatchHub> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AttachWatchHub, _: &mut Context<Self>) {
+        self.watch_hub = Some(msg.0);
+    }
+}
+
+/// Watch: read a watcher's history ([`Kv::history`]) and send it to the attached
+/// `WatchHub` as [`HistoryFetched`] — through the same mailbox as [`Applied`], so the hub
+/// sees the live events of every revision ≤ the history's revision first.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FetchHistory(pub Fetch);
+
+impl Handler<FetchHistory> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, FetchHistory(f): FetchHistory, _: &mut Context<Self>) {
+        let Some(hub) = &self.watch_hub else { return };
+        let history = match self.kv.history(&f.key, &f.range_end, f.from_rev, f.prev_kv) {
+            Ok(events) => History::Events {
+                revision: self.kv.current_revision(),
+                events,
+            },
+            Err(MvccError::Compacted) => History::Compacted {
+                compact_revision: self.kv.compact_revision(),
+            },
+            Err(e) => fatal(&e.to_string()),
+        };
+        hub.do_send(HistoryFetched {
+            stream: f.stream,
+            watch_id: f.watch_id,
+            history,
+        });
     }
 }

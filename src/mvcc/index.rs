@@ -105,6 +105,19 @@ impl TreeIndex {
         self.keys.get(key)
     }
 
+    /// Every key of `range` with retained history (live or deleted), in key order, with its
+    /// [`KeyIndex`]; read-only, for the watch hub's history catch-up.
+    pub fn histories<'s>(
+        &'s self,
+        range: &KeyRange<'s>,
+    ) -> impl Iterator<Item = (&'s [u8], &'s KeyIndex)> + 's {
+        range
+            .bounds()
+            .into_iter()
+            .flat_map(move |b| self.keys.range::<[u8], _>(b))
+            .map(|(k, ki)| (k.as_slice(), ki))
+    }
+
     /// Visits, in key order, every key of `range` visible at `at_rev`; `visit` returns false
     /// to stop early.
     pub fn visit(

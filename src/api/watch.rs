@@ -1,0 +1,83 @@
+//! `etcdserverpb.Watch`: one bidirectional stream carrying many watches (etcd v3rpc
+//! `watchServer`).
+//!
+//! Each stream gets an id and an outgoing queue at the `WatchHub`; a task forwards the
+//! client's create / cancel / progress requests to the hub and closes the stream at the hub
+//! when the client ends it or goes away. The outgoing side takes the hub's responses and
+//! fills in the full response header (cluster id, member id, raft term).
+
+use super::{Api, error};
+use crate::pb::etcdserverpb::{
+    WatchRequest, WatchResponse, watch_request::RequestUnion, watch_server::Watch,
+};
+use crate::watch::actor::{
+    CancelWatch, CloseStream, CreateWatch, OpenStream, RequestProgress, StreamSink, WatchHub,
+};
+use actix::Addr;
+use futures::{Stream, StreamExt as _};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// The Watch service; see the module docs.
+pub struct WatchService {
+    api: Api,
+    hub: Addr<WatchHub>,
+}
+
+impl WatchService {
+    /// Serves Watch through `hub`, headers from `api`.
+    pub fn new(api: Api, hub: Addr<WatchHub>) -> Self {
+        Self { api, hub }
+    }
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Watch for WatchService {
+    async fn watch(
+        &self,
+        request: Request<Streaming<WatchRequest>>,
+    ) -> Result<Response<ResponseStream>, Status> {
+        let mut inbound = request.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let stream = self
+            .hub
+            .send(OpenStream(StreamSink {
+                tx,
+                queued: queued.clone(),
+            }))
+            .await
+            .map_err(|_| error::stopped())?;
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            // Ends on the client's end of stream or a transport error (client gone).
+            while let Ok(Some(req)) = inbound.message().await {
+                match req.request_union {
+                    Some(RequestUnion::CreateRequest(request)) => {
+                        hub.do_send(CreateWatch { stream, request })
+                    }
+                    Some(RequestUnion::CancelRequest(c)) => hub.do_send(CancelWatch {
+                        stream,
+                        watch_id: c.watch_id,
+                    }),
+                    Some(RequestUnion::ProgressRequest(_)) => hub.do_send(RequestProgress(stream)),
+                    None => {}
+                }
+            }
+            hub.do_send(CloseStream(stream));
+        });
+        let api = self.api.clone();
+        let out = UnboundedReceiverStream::new(rx).map(move |mut response| {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            let revision = response.header.map_or(0, |h| h.revision);
+            response.header = Some(api.header(revision));
+            Ok(response)
+        });
+        Ok(Response::new(Box::pin(out)))
+    }
+}

@@ -1,0 +1,680 @@
+//! [`Hub`]: the pure watch core (etcd `mvcc.watchableStore`'s bookkeeping without its
+//! goroutines).
+//!
+//! Each watcher is in one of three states:
+//!
+//! ```text
+//!   create(start ≤ current)          park (queue full)
+//!        │                         ┌──────────────┐
+//!        ▼          fetches()      │              │
+//!   Unsynced ─────────────────► Fetching ──history(C)──► Synced ──apply(rev)──► deliveries
+//!      ▲                           │   C < current              ▲
+//!      └───────────────────────────┘                            │
+//!   create(start = 0 or > current) ─────────────────────────────┘
+//! ```
+//!
+//! *Synced* watchers get the events of each applied revision as it arrives ([`Hub::apply`]).
+//! *Unsynced* watchers are behind: a new watch with an old `start_revision`, or one whose
+//! stream queue was full (etcd's "victims"). They catch up from the store's history
+//! ([`Hub::fetches`] asks, [`Hub::history`] answers), skipping live events meanwhile.
+//!
+//! **The seam rule**: a watcher moves to synced only when the history it received ends at
+//! the revision the hub has last seen applied (`C == current_revision`). The actor guarantees
+//! that the store's history answer (through revision `C`) reaches the hub *after* the live
+//! events of revisions ≤ `C` (both come from the `StoreActor`, through one FIFO mailbox), so
+//! every revision is delivered exactly once: ≤ `C` from history, > `C` live. Should the hub
+//! ever have seen revisions > `C` (impossible with one FIFO mailbox; kept so the core does
+//! not depend on it), the watcher stays unsynced and fetches again.
+
+use super::watcher::Watcher;
+use crate::mvcc::index::KeyRange;
+use crate::pb::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchResponse};
+use crate::pb::mvccpb::Event;
+use std::collections::BTreeMap;
+
+/// Identifies one gRPC Watch stream within a member.
+pub type StreamId = u64;
+
+/// etcd `mvcc.ErrWatcherDuplicateID` text, sent as `cancel_reason`.
+pub const DUPLICATE_WATCH_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
+/// etcd `mvcc.ErrEmptyWatcherRange` text, sent as `cancel_reason`.
+pub const EMPTY_WATCHER_RANGE: &str = "mvcc: watcher range is empty";
+/// The watch id etcd answers a failed create with (clientv3 `InvalidWatchID`).
+pub const INVALID_WATCH_ID: i64 = -1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SyncState {
+    Synced,
+    Unsynced,
+    /// Unsynced with a history request outstanding.
+    Fetching,
+}
+
+/// A response for one watcher's events, to be queued on its stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    /// The stream to queue it on.
+    pub stream: StreamId,
+    /// The watcher it is for.
+    pub watch_id: i64,
+    /// The response (header holds only the revision; the API layer fills the rest).
+    pub response: WatchResponse,
+    /// If the stream cannot take it, the watcher goes back to unsynced at this revision
+    /// ([`Hub::park`]).
+    pub resume_rev: i64,
+}
+
+/// A request for the history of one watcher: every event of its range with revision in
+/// `[from_rev, current]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetch {
+    /// The watcher's stream.
+    pub stream: StreamId,
+    /// The watcher.
+    pub watch_id: i64,
+    /// Range start.
+    pub key: Vec<u8>,
+    /// Range end (etcd's rules).
+    pub range_end: Vec<u8>,
+    /// First revision wanted.
+    pub from_rev: i64,
+    /// Whether events must carry `prev_kv`.
+    pub prev_kv: bool,
+}
+
+/// The store's answer to a [`Fetch`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum History {
+    /// The events of revisions `[from_rev, revision]`, in revision order; `revision` is the
+    /// store's current revision when it read them.
+    Events {
+        /// The store revision the history ends at.
+        revision: i64,
+        /// The events.
+        events: Vec<Event>,
+    },
+    /// `from_rev` is below the compacted revision (etcd: `minRev < compactRev`).
+    Compacted {
+        /// The store's compacted revision.
+        compact_revision: i64,
+    },
+}
+
+#[derive(Debug)]
+struct Entry {
+    watcher: Watcher,
+    state: SyncState,
+    /// A response with events went out since the last progress tick.
+    sent_since_tick: bool,
+}
+
+/// The watch core; see the module docs.
+///
+/// Invariant: every watcher belongs to an open stream; `current_revision` only rises.
+#[derive(Debug)]
+pub struct Hub {
+    current_revision: i64,
+    /// Stream → next automatic watch id (etcd `watchStream.nextID`).
+    streams: BTreeMap<StreamId, i64>,
+    watchers: BTreeMap<(StreamId, i64), Entry>,
+}
+
+fn header(revision: i64) -> Option<ResponseHeader> {
+    Some(ResponseHeader {
+        revision,
+        ..Default::default()
+    })
+}
+
+impl Hub {
+    /// A hub for a store at `current_revision`.
+    pub fn new(current_revision: i64) -> Self {
+        Hub {
+            current_revision,
+            streams: BTreeMap::new(),
+            watchers: BTreeMap::new(),
+        }
+    }
+
+    /// The last store revision seen applied.
+    pub fn current_revision(&self) -> i64 {
+        self.current_revision
+    }
+
+    /// Number of watchers over all streams.
+    pub fn watcher_count(&self) -> usize {
+        self.watchers.len()
+    }
+
+    /// Number of open streams.
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Registers a new stream (no-op if known).
+    pub fn open_stream(&mut self, stream: StreamId) {
+        self.streams.entry(stream).or_insert(0);
+    }
+
+    /// Forgets a stream and every watcher on it; returns how many watchers it held.
+    pub fn close_stream(&mut self, stream: StreamId) -> usize {
+        self.streams.remove(&stream);
+        let ids: Vec<_> = self
+            .watchers
+            .range((stream, i64::MIN)..=(stream, i64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &ids {
+            self.watchers.remove(k);
+        }
+        ids.len()
+    }
+
+    /// Creates a watch (etcd `watchStream.Watch` + v3rpc `recvLoop`) and returns the
+    /// response to send at once: `created` with the watch id and `header.revision` = current
+    /// revision; or, for a duplicate client-chosen id or an empty range, `created` +
+    /// `canceled` with watch id -1 and etcd's `cancel_reason`.
+    ///
+    /// A `start_revision` of 0 (or one above the current revision) makes a synced watcher;
+    /// one at or below the current revision an unsynced one that [`Hub::fetches`] catches up.
+    pub fn create(&mut self, stream: StreamId, req: &WatchCreateRequest) -> WatchResponse {
+        let refuse = |reason: &str| WatchResponse {
+            header: header(self.current_revision),
+            watch_id: INVALID_WATCH_ID,
+            created: true,
+            canceled: true,
+            cancel_reason: reason.to_string(),
+            ..Default::default()
+        };
+        if matches!(KeyRange::new(&req.key, &req.range_end), KeyRange::Empty) {
+            return refuse(EMPTY_WATCHER_RANGE);
+        }
+        let Some(next_id) = self.streams.get_mut(&stream) else {
+            return refuse("watch stream closed");
+        };
+        let watch_id = if req.watch_id == 0 {
+            // Automatic ids skip the ones a client chose (etcd watchStream.Watch).
+            while self.watchers.contains_key(&(stream, *next_id)) {
+                *next_id += 1;
+            }
+            *next_id += 1;
+            *next_id - 1
+        } else if self.watchers.contains_key(&(stream, req.watch_id)) {
+            return refuse(DUPLICATE_WATCH_ID);
+        } else {
+            req.watch_id
+        };
+        let (next_rev, state) =
+            if req.start_revision <= 0 || req.start_revision > self.current_revision {
+                let start = if req.start_revision <= 0 {
+                    self.current_revision + 1
+                } else {
+                    req.start_revision
+                };
+                (start, SyncState::Synced)
+            } else {
+                (req.start_revision, SyncState::Unsynced)
+            };
+        self.watchers.insert(
+            (stream, watch_id),
+            Entry {
+                watcher: Watcher::new(watch_id, req, next_rev),
+                state,
+                sent_since_tick: false,
+            },
+        );
+        WatchResponse {
+            header: header(self.current_revision),
+            watch_id,
+            created: true,
+            ..Default::default()
+        }
+    }
+
+    /// Cancels a watch; the `canceled` response, or `None` if the stream has no such watch
+    /// (etcd sends nothing then).
+    pub fn cancel(&mut self, stream: StreamId, watch_id: i64) -> Option<WatchResponse> {
+        self.watchers.remove(&(stream, watch_id))?;
+        Some(WatchResponse {
+            header: header(self.current_revision),
+            watch_id,
+            canceled: true,
+            ..Default::default()
+        })
+    }
+
+    /// A progress request (etcd `RequestProgressAll`): a response with watch id -1 and the
+    /// current revision, if every watcher of the stream is synced (else `None`: the client
+    /// would learn a revision some watcher has not reached).
+    pub fn progress(&self, stream: StreamId) -> Option<WatchResponse> {
+        let all_synced = self
+            .watchers
+            .range((stream, i64::MIN)..=(stream, i64::MAX))
+            .all(|(_, e)| e.state == SyncState::Synced);
+        all_synced.then(|| WatchResponse {
+            header: header(self.current_revision),
+            watch_id: INVALID_WATCH_ID,
+            ..Default::default()
+        })
+    }
+
+    /// The events of store revision `revision` were applied: one delivery per synced watcher
+    /// with matching events, in (stream, watch id) order. Unsynced watchers skip them (they
+    /// read them from history later).
+    pub fn apply(&mut self, revision: i64, events: &[Event]) -> Vec<Delivery> {
+        if revision <= self.current_revision {
+            return Vec::new(); // a revision is applied once; nothing new
+        }
+        self.current_revision = revision;
+        let mut out = Vec::new();
+        for ((stream, watch_id), e) in &mut self.watchers {
+            if e.state != SyncState::Synced || e.watcher.next_rev > revision {
+                continue;
+            }
+            let resume_rev = e.watcher.next_rev;
+            e.watcher.next_rev = revision + 1;
+            let selected = e.watcher.select(events);
+            if !selected.is_empty() {
+                e.sent_since_tick = true;
+                out.push(Delivery {
+                    stream: *stream,
+                    watch_id: *watch_id,
+                    response: WatchResponse {
+                        header: header(revision),
+                        watch_id: *watch_id,
+                        events: selected,
+                        ..Default::default()
+                    },
+                    resume_rev,
+                });
+            }
+        }
+        out
+    }
+
+    /// The progress-notify interval passed (etcd `watchableStore.progressAll`, every
+    /// `--experimental-watch-progress-notify-interval`, 10 min by default): an empty
+    /// response with `header.revision` = current revision for each synced watcher that asked
+    /// for `progress_notify` and got no events since the last tick, in (stream, watch id)
+    /// order. The client learns it is up to date through that revision.
+    pub fn progress_tick(&mut self) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        for ((stream, watch_id), e) in &mut self.watchers {
+            let idle = !std::mem::take(&mut e.sent_since_tick);
+            if idle && e.watcher.progress_notify && e.state == SyncState::Synced {
+                out.push(Delivery {
+                    stream: *stream,
+                    watch_id: *watch_id,
+                    response: WatchResponse {
+                        header: header(self.current_revision),
+                        watch_id: *watch_id,
+                        ..Default::default()
+                    },
+                    resume_rev: e.watcher.next_rev,
+                });
+            }
+        }
+        out
+    }
+
+    /// A delivery could not be queued (the stream is full): the watcher becomes unsynced
+    /// from `resume_rev` and catches up from history once the stream has room.
+    pub fn park(&mut self, stream: StreamId, watch_id: i64, resume_rev: i64) {
+        if let Some(e) = self.watchers.get_mut(&(stream, watch_id)) {
+            e.state = SyncState::Unsynced;
+            e.watcher.next_rev = resume_rev;
+        }
+    }
+
+    /// History requests for unsynced watchers whose stream `has_room`, in (stream, watch id)
+    /// order; they become `Fetching`. An unsynced watcher already past the current revision
+    /// becomes synced instead.
+    pub fn fetches(&mut self, has_room: impl Fn(StreamId) -> bool) -> Vec<Fetch> {
+        let mut out = Vec::new();
+        for ((stream, watch_id), e) in &mut self.watchers {
+            if e.state != SyncState::Unsynced {
+                continue;
+            }
+            if e.watcher.next_rev > self.current_revision {
+                e.state = SyncState::Synced;
+                continue;
+            }
+            if !has_room(*stream) {
+                continue;
+            }
+            e.state = SyncState::Fetching;
+            out.push(Fetch {
+                stream: *stream,
+                watch_id: *watch_id,
+                key: e.watcher.key.clone(),
+                range_end: e.watcher.range_end.clone(),
+                from_rev: e.watcher.next_rev,
+                prev_kv: e.watcher.prev_kv,
+            });
+        }
+        out
+    }
+
+    /// The store answered a [`Fetch`]. Returns the response to queue, if any: the watcher's
+    /// events of the history, or the compacted response (`compact_revision` set,
+    /// `canceled`), after which the watcher is gone. See the seam rule in the module docs.
+    pub fn history(
+        &mut self,
+        stream: StreamId,
+        watch_id: i64,
+        history: History,
+    ) -> Option<Delivery> {
+        let key = (stream, watch_id);
+        let e = self.watchers.get_mut(&key)?;
+        if e.state != SyncState::Fetching {
+            return None; // cancelled and re-created meanwhile: a stale answer
+        }
+        match history {
+            History::Compacted { compact_revision } => {
+                self.watchers.remove(&key);
+                Some(Delivery {
+                    stream,
+                    watch_id,
+                    response: WatchResponse {
+                        header: header(self.current_revision),
+                        watch_id,
+                        canceled: true,
+                        compact_revision,
+                        ..Default::default()
+                    },
+                    resume_rev: 0,
+                })
+            }
+            History::Events { revision, events } => {
+                // The store never runs ahead of the live events the hub saw (FIFO mailbox).
+                self.current_revision = self.current_revision.max(revision);
+                let resume_rev = e.watcher.next_rev;
+                let wanted: Vec<Event> = events
+                    .into_iter()
+                    .filter(|ev| {
+                        ev.kv
+                            .as_ref()
+                            .is_some_and(|kv| kv.mod_revision >= resume_rev)
+                    })
+                    .collect();
+                let selected = e.watcher.select(&wanted);
+                e.watcher.next_rev = revision + 1;
+                e.state = if revision == self.current_revision {
+                    SyncState::Synced
+                } else {
+                    SyncState::Unsynced
+                };
+                (!selected.is_empty()).then(|| Delivery {
+                    stream,
+                    watch_id,
+                    response: WatchResponse {
+                        header: header(revision),
+                        watch_id,
+                        events: selected,
+                        ..Default::default()
+                    },
+                    resume_rev,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::etcdserverpb::watch_create_request::FilterType;
+    use crate::pb::mvccpb::{KeyValue, event::EventType};
+
+    fn put(key: &str, rev: i64, prev: Option<i64>) -> Event {
+        Event {
+            r#type: EventType::Put as i32,
+            kv: Some(KeyValue {
+                key: key.into(),
+                mod_revision: rev,
+                create_revision: prev.map_or(rev, |_| 2),
+                version: 1,
+                value: b"v".to_vec(),
+                lease: 0,
+            }),
+            prev_kv: prev.map(|p| KeyValue {
+                key: key.into(),
+                mod_revision: p,
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn del(key: &str, rev: i64) -> Event {
+        Event {
+            r#type: EventType::Delete as i32,
+            kv: Some(KeyValue {
+                key: key.into(),
+                mod_revision: rev,
+                ..Default::default()
+            }),
+            prev_kv: Some(KeyValue {
+                key: key.into(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn create(key: &str, range_end: &str, start_revision: i64) -> WatchCreateRequest {
+        WatchCreateRequest {
+            key: key.into(),
+            range_end: range_end.into(),
+            start_revision,
+            ..Default::default()
+        }
+    }
+
+    fn revs(d: &Delivery) -> Vec<i64> {
+        d.response
+            .events
+            .iter()
+            .map(|e| e.kv.as_ref().unwrap().mod_revision)
+            .collect()
+    }
+
+    #[test]
+    fn created_response_carries_current_revision_and_auto_ids_skip_chosen_ones() {
+        let mut hub = Hub::new(5);
+        hub.open_stream(1);
+        let mut chosen = create("a", "", 0);
+        chosen.watch_id = 1;
+        let r = hub.create(1, &chosen);
+        assert_eq!((r.watch_id, r.created, r.canceled), (1, true, false));
+        assert_eq!(r.header.unwrap().revision, 5);
+        assert_eq!(hub.create(1, &create("a", "", 0)).watch_id, 0);
+        assert_eq!(
+            hub.create(1, &create("a", "", 0)).watch_id,
+            2,
+            "skips the client's 1"
+        );
+        let dup = hub.create(1, &chosen);
+        assert_eq!(
+            (
+                dup.watch_id,
+                dup.created,
+                dup.canceled,
+                dup.cancel_reason.as_str()
+            ),
+            (-1, true, true, DUPLICATE_WATCH_ID)
+        );
+        let empty = hub.create(1, &create("b", "a", 0));
+        assert_eq!(empty.cancel_reason, EMPTY_WATCHER_RANGE);
+        assert_eq!(hub.watcher_count(), 3);
+    }
+
+    #[test]
+    fn live_events_match_range_filters_and_strip_prev_kv() {
+        let mut hub = Hub::new(1);
+        hub.open_stream(7);
+        hub.create(7, &create("a", "", 0)); // id 0: one key
+        let mut prefix = create("p/", "p0", 0); // id 1: prefix with prev_kv
+        prefix.prev_kv = true;
+        hub.create(7, &prefix);
+        let mut no_put = create("\0", "\0", 0); // id 2: every key, deletes only
+        no_put.filters = vec![FilterType::Noput as i32];
+        hub.create(7, &no_put);
+        let out = hub.apply(
+            2,
+            &[put("a", 2, Some(1)), put("p/x", 2, Some(1)), del("q", 2)],
+        );
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].watch_id, 0);
+        assert_eq!(out[0].response.events.len(), 1);
+        assert_eq!(out[0].response.events[0].prev_kv, None, "not asked for");
+        assert_eq!(out[0].response.header.as_ref().unwrap().revision, 2);
+        assert!(out[1].response.events[0].prev_kv.is_some());
+        assert_eq!(out[1].response.events[0].kv.as_ref().unwrap().key, b"p/x");
+        assert_eq!(out[2].response.events.len(), 1);
+        assert_eq!(out[2].response.events[0].r#type, EventType::Delete as i32);
+        assert!(hub.apply(2, &[put("a", 2, None)]).is_empty(), "no replays");
+    }
+
+    #[test]
+    fn cancel_and_close_stream_free_watchers() {
+        let mut hub = Hub::new(1);
+        hub.open_stream(1);
+        hub.open_stream(2);
+        hub.create(1, &create("a", "", 0));
+        hub.create(1, &create("b", "", 0));
+        hub.create(2, &create("a", "", 0));
+        let r = hub.cancel(1, 0).unwrap();
+        assert!(r.canceled);
+        assert_eq!(hub.cancel(1, 0), None);
+        assert_eq!(hub.close_stream(1), 1);
+        assert_eq!(hub.watcher_count(), 1);
+        assert_eq!(hub.apply(2, &[put("a", 2, None)])[0].stream, 2);
+    }
+
+    #[test]
+    fn history_then_live_has_no_gap_and_no_duplicate_at_the_seam() {
+        let mut hub = Hub::new(4);
+        hub.open_stream(1);
+        hub.create(1, &create("a", "", 2)); // unsynced from 2
+        let f = hub.fetches(|_| true);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].from_rev, 2);
+        assert!(hub.fetches(|_| true).is_empty(), "one fetch outstanding");
+        // Revision 5 is applied before the store's history answer (which ended at 4).
+        assert!(
+            hub.apply(5, &[put("a", 5, None)]).is_empty(),
+            "skipped while fetching"
+        );
+        let d = hub
+            .history(
+                1,
+                0,
+                History::Events {
+                    revision: 4,
+                    events: vec![put("a", 2, None), put("a", 4, None)],
+                },
+            )
+            .unwrap();
+        assert_eq!(revs(&d), vec![2, 4]);
+        let f = hub.fetches(|_| true);
+        assert_eq!(f[0].from_rev, 5, "fetches again: the hub saw revision 5");
+        let d = hub
+            .history(
+                1,
+                0,
+                History::Events {
+                    revision: 5,
+                    events: vec![put("a", 5, None)],
+                },
+            )
+            .unwrap();
+        assert_eq!(revs(&d), vec![5]);
+        let live = hub.apply(6, &[put("a", 6, None)]);
+        assert_eq!(revs(&live[0]), vec![6], "synced now");
+    }
+
+    #[test]
+    fn compacted_start_revision_cancels_with_compact_revision() {
+        let mut hub = Hub::new(10);
+        hub.open_stream(1);
+        hub.create(1, &create("a", "", 2));
+        hub.fetches(|_| true);
+        let d = hub
+            .history(
+                1,
+                0,
+                History::Compacted {
+                    compact_revision: 6,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            (d.response.compact_revision, d.response.canceled),
+            (6, true)
+        );
+        assert_eq!(hub.watcher_count(), 0);
+    }
+
+    #[test]
+    fn parked_watcher_catches_up_only_when_its_stream_has_room() {
+        let mut hub = Hub::new(1);
+        hub.open_stream(1);
+        hub.open_stream(2);
+        hub.create(1, &create("a", "", 0));
+        hub.create(2, &create("a", "", 0));
+        let out = hub.apply(2, &[put("a", 2, None)]);
+        hub.park(out[0].stream, out[0].watch_id, out[0].resume_rev);
+        let out = hub.apply(3, &[put("a", 3, None)]);
+        assert_eq!(out.len(), 1, "only the synced watcher of stream 2");
+        assert_eq!(out[0].stream, 2);
+        assert!(hub.fetches(|s| s != 1).is_empty(), "stream 1 still full");
+        let f = hub.fetches(|_| true);
+        assert_eq!((f[0].stream, f[0].from_rev), (1, 2));
+    }
+
+    #[test]
+    fn future_start_revision_waits_synced() {
+        let mut hub = Hub::new(3);
+        hub.open_stream(1);
+        hub.create(1, &create("a", "", 5));
+        assert!(hub.fetches(|_| true).is_empty());
+        assert!(hub.apply(4, &[put("a", 4, None)]).is_empty());
+        assert_eq!(revs(&hub.apply(5, &[put("a", 5, None)])[0]), vec![5]);
+    }
+
+    #[test]
+    fn progress_notify_goes_to_idle_synced_watchers_that_asked() {
+        let mut hub = Hub::new(3);
+        hub.open_stream(1);
+        let mut req = create("a", "", 0);
+        req.progress_notify = true;
+        hub.create(1, &req); // 0: asked
+        hub.create(1, &create("a", "", 0)); // 1: did not ask
+        req.key = b"b".to_vec();
+        hub.create(1, &req); // 2: asked, will be busy
+        let ticks = hub.progress_tick();
+        assert_eq!(
+            ticks.iter().map(|d| d.watch_id).collect::<Vec<_>>(),
+            vec![0, 2]
+        );
+        assert!(ticks[0].response.events.is_empty());
+        assert_eq!(ticks[0].response.header.as_ref().unwrap().revision, 3);
+        hub.apply(4, &[put("b", 4, None)]);
+        let ticks = hub.progress_tick();
+        assert_eq!(
+            ticks.iter().map(|d| d.watch_id).collect::<Vec<_>>(),
+            vec![0],
+            "2 got events since the last tick"
+        );
+        assert_eq!(ticks[0].response.header.as_ref().unwrap().revision, 4);
+    }
+
+    #[test]
+    fn progress_only_when_all_synced() {
+        let mut hub = Hub::new(3);
+        hub.open_stream(1);
+        hub.create(1, &create("a", "", 0));
+        assert_eq!(hub.progress(1).unwrap().header.unwrap().revision, 3);
+        hub.create(1, &create("a", "", 1));
+        assert_eq!(hub.progress(1), None);
+    }
+}

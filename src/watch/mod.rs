@@ -1,0 +1,21 @@
+//! Watch: streams of the changes applied to the MVCC store (etcd `Watch` service).
+//!
+//! | file | concept |
+//! | --- | --- |
+//! | [`watcher`] | one watch: its key range, filters, `prev_kv` choice and the next revision it expects |
+//! | [`hub`] | [`Hub`], the pure core: watchers classified synced / unsynced, events turned into per-watcher responses |
+//! | [`actor`] | `WatchHub`, the actor that owns a [`Hub`], the per-stream queues, and asks the `StoreActor` for history |
+//!
+//! The core has no actix, tokio or clock in scope, so every rule (the seam between history
+//! and live events, filters, duplicate ids, compaction) is unit-tested in [`hub`]. See
+//! `docs/watch.md` for how an event travels from apply to a client.
+
+pub mod actor;
+pub mod hub;
+pub mod watcher;
+
+pub use hub::{Delivery, Fetch, History, Hub, StreamId};
+pub use watcher::Watcher;
+
+#[cfg(test)]
+mod model_test;
