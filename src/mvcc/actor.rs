@@ -18,7 +18,8 @@ use prost::Message as _;
 use std::collections::BTreeMap;
 use tokio::sync::oneshot;
 
-/// The result a proposer waits for: the KV response and events, `None` for requests with no
+/// The result a proposer waits for: the KV response (its `events` already handed to the
+/// WatchHub, so empty when a hub is attached), `None` for requests with no
 /// KV response (member attributes), or the request's MVCC error.
 pub type ApplyResult = Result<Option<ApplyOutcome>, MvccError>;
 type RangeReply = oneshot::Sender<Result<RangeResponse, MvccError>>;
@@ -58,15 +59,16 @@ impl StoreActor {
                 return self.mark_applied(entry.index);
             }
         };
-        let result = self.apply_request(entry.index, request.request);
+        let mut result = self.apply_request(entry.index, request.request);
         // Watch: hand the entry's events to the WatchHub before answering anyone, in apply
-        // order (one sender, FIFO mailbox: see docs/watch.md, "the seam rule").
-        if let (Some(hub), Ok(Some(outcome))) = (&self.watch_hub, &result)
+        // order (one sender, FIFO mailbox: see docs/watch.md, "the seam rule"). The events
+        // are moved, not cloned: the proposer reads only the response.
+        if let (Some(hub), Ok(Some(outcome))) = (&self.watch_hub, &mut result)
             && !outcome.events.is_empty()
         {
             hub.do_send(Applied {
                 revision: self.kv.current_revision(),
-                events: outcome.events.clone(),
+                events: std::mem::take(&mut outcome.events),
             });
         }
         if let Some(waiter) = self.waiters.remove(&request.id) {

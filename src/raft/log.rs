@@ -247,14 +247,7 @@ impl<S: Storage> RaftLog<S> {
 mod tests {
     use super::*;
     use crate::raft::storage::MemStorage;
-
-    fn ent(term: u64, index: u64) -> Entry {
-        Entry {
-            term,
-            index,
-            ..Default::default()
-        }
-    }
+    use crate::raft::testing::ent;
 
     /// A log with `stable` entries in storage and `unstable` ones in the tail; terms given.
     fn log(stable: &[u64], unstable: &[u64]) -> RaftLog<MemStorage> {

@@ -89,14 +89,7 @@ impl Unstable {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ent(term: u64, index: u64) -> Entry {
-        Entry {
-            term,
-            index,
-            ..Default::default()
-        }
-    }
+    use crate::raft::testing::ent;
 
     #[test]
     fn stable_to_drops_prefix_only_when_term_matches() {

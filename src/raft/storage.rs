@@ -189,14 +189,7 @@ pub(crate) fn limit_size(entries: &[Entry], max_size_bytes: Option<u64>) -> &[En
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ent(term: u64, index: u64) -> Entry {
-        Entry {
-            term,
-            index,
-            ..Default::default()
-        }
-    }
+    use crate::raft::testing::ent;
 
     #[test]
     fn empty_storage_has_dummy_entry() {

@@ -355,3 +355,12 @@ pub(crate) fn fmt_state(node: &RawNode<MemStorage>) -> String {
         st.last_index
     )
 }
+
+/// An empty normal entry at `index` of `term`, for log tests.
+pub(crate) fn ent(term: u64, index: u64) -> Entry {
+    Entry {
+        term,
+        index,
+        ..Default::default()
+    }
+}
