@@ -219,6 +219,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                             hub,
                             reaper,
                             revision,
+                            status: status_rx,
                         },
                     )
                 }));
@@ -234,7 +235,6 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         cluster_id,
         raft,
         actors,
-        status_rx,
         db,
         peer_urls,
     ))
@@ -246,6 +246,7 @@ struct ClientActors {
     hub: Addr<WatchHub>,
     reaper: Addr<LeaseReaper>,
     revision: Arc<AtomicI64>,
+    status: watch::Receiver<RaftStatus>,
 }
 
 async fn serve(
@@ -258,8 +259,8 @@ async fn serve(
         hub,
         reaper,
         revision,
+        status,
     }: ClientActors,
-    status_rx: watch::Receiver<RaftStatus>,
     db: fjall::Database,
     peer_urls: BTreeMap<u64, String>,
 ) -> anyhow::Result<()> {
@@ -269,7 +270,7 @@ async fn serve(
             raft: raft.clone(),
             store,
             reaper,
-            raft_status: status_rx,
+            raft_status: status,
             revision,
         },
         db,

@@ -68,12 +68,8 @@ impl Api {
         request: LeaseTimeToLiveRequest,
     ) -> Result<LeaseTimeToLiveResponse, Status> {
         self.on_leader(
-            |api| {
-                let request = request.clone();
-                async move { api.local_time_to_live(request).await }
-            },
+            |api| async move { api.local_time_to_live(request).await },
             |mut client, cluster_id| {
-                let request = request.clone();
                 async move {
                     let r = client
                         .lease_time_to_live(LeaseTimeToLiveForward {
