@@ -13,9 +13,9 @@
 //! thread; tonic handlers reach actors through `Addr::send`, whose future is `Send`.
 
 use crate::api::{self, Api, ApiConfig, ApiLinks};
-use crate::lease::actor::{AttachRaft, LeaseReaper};
 use crate::cluster::Members;
 use crate::config::{ClusterState, ServerConfig};
+use crate::lease::actor::{AttachRaft, LeaseReaper};
 use crate::log::actor::LogActor;
 use crate::log::{Identity, LogStore};
 use crate::mvcc::Kv;
@@ -319,6 +319,7 @@ async fn serve(
             .await
             .with_context(|| format!("listening for clients on {addr}"))?;
         let api = api.clone();
+        let recipe = api::concurrency::Recipe::new(api.clone(), hub.clone());
         servers.spawn(
             tonic::transport::Server::builder()
                 .add_service(
@@ -339,11 +340,11 @@ async fn serve(
                 ))
                 .add_service(pb::auth_server::AuthServer::new(api::Unimplemented))
                 .add_service(crate::pb::v3lockpb::lock_server::LockServer::new(
-                    api::Unimplemented,
+                    api::lock::LockService::new(recipe.clone()),
                 ))
                 .add_service(
                     crate::pb::v3electionpb::election_server::ElectionServer::new(
-                        api::Unimplemented,
+                        api::election::ElectionService::new(recipe),
                     ),
                 )
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),

@@ -386,7 +386,7 @@ async fn lock_waiters_follow_lease_revocation_and_cancellation() {
     await_keys(&mut client, "job/", &[kb.clone(), kc.clone()]).await;
     waiting.abort();
     assert!(waiting.await.unwrap_err().is_cancelled());
-    await_keys(&mut client, "job/", &[kb.clone()]).await;
+    await_keys(&mut client, "job/", std::slice::from_ref(&kb)).await;
     client.unlock(kb.as_str()).await.unwrap();
     await_keys(&mut client, "job/", &[]).await;
 }
@@ -413,6 +413,15 @@ async fn lock_errors_and_expired_waiter() {
             .await,
         "etcdserver: requested lease not found",
     );
+
+    // No lease named: the server grants one of 60 s for the waiter's key (etcd's session
+    // default) and nobody keeps it alive.
+    let auto = client.lock("auto", None).await.unwrap();
+    let hex = auto.key().strip_prefix(b"auto/").expect("key under auto/");
+    let id = i64::from_str_radix(std::str::from_utf8(hex).unwrap(), 16).unwrap();
+    let ttl = client.lease_time_to_live(id, None).await.unwrap();
+    assert_eq!(ttl.granted_ttl(), 60);
+    client.unlock(auto.key()).await.unwrap();
 
     let (la, lb) = (grant(&mut client, 60).await, grant(&mut client, 60).await);
     let a = client

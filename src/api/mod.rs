@@ -3,10 +3,14 @@
 //! Services not written yet answer `Unimplemented` (generated default stubs), never hang.
 
 pub mod cluster;
+pub mod concurrency;
+pub mod election;
 pub mod error;
 pub mod kv;
 pub mod lease;
+pub mod lock;
 pub mod maintenance;
+pub mod subscription;
 pub mod validate;
 pub mod watch;
 
@@ -276,5 +280,3 @@ impl Api {
 pub struct Unimplemented;
 
 impl crate::pb::etcdserverpb::auth_server::Auth for Unimplemented {}
-impl crate::pb::v3lockpb::lock_server::Lock for Unimplemented {}
-impl crate::pb::v3electionpb::election_server::Election for Unimplemented {}
