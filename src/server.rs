@@ -13,9 +13,9 @@
 //! thread; tonic handlers reach actors through `Addr::send`, whose future is `Send`.
 
 use crate::api::{self, Api, ApiConfig, ApiLinks};
-use crate::lease::actor::{AttachRaft, LeaseReaper};
 use crate::cluster::Members;
 use crate::config::{ClusterState, ServerConfig};
+use crate::lease::actor::{AttachRaft, LeaseReaper};
 use crate::log::actor::LogActor;
 use crate::log::{Identity, LogStore};
 use crate::mvcc::Kv;

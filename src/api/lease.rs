@@ -14,8 +14,8 @@ use crate::mvcc::actor::{GetLease, ListLeases, WaitApplied};
 use crate::mvcc::{ApplyOutcome, MAX_LEASE_TTL_SECS, Response as KvResponse};
 use crate::pb::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
-    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse,
-    LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, lease_server::Lease,
+    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, lease_server::Lease,
 };
 use crate::pb::peerpb::{
     LeaseRenewRequest, LeaseTimeToLiveForward, internal_request, raft_peer_client::RaftPeerClient,
@@ -69,16 +69,14 @@ impl Api {
     ) -> Result<LeaseTimeToLiveResponse, Status> {
         self.on_leader(
             |api| async move { api.local_time_to_live(request).await },
-            |mut client, cluster_id| {
-                async move {
-                    let r = client
-                        .lease_time_to_live(LeaseTimeToLiveForward {
-                            cluster_id,
-                            request: Some(request),
-                        })
-                        .await?;
-                    Ok(r.into_inner())
-                }
+            |mut client, cluster_id| async move {
+                let r = client
+                    .lease_time_to_live(LeaseTimeToLiveForward {
+                        cluster_id,
+                        request: Some(request),
+                    })
+                    .await?;
+                Ok(r.into_inner())
             },
         )
         .await
@@ -203,8 +201,8 @@ impl Api {
             if now >= deadline {
                 return Err(error::timed_out());
             }
-            let _ = tokio::time::timeout(LEADER_WAIT.min(deadline - now), status_rx.changed())
-                .await;
+            let _ =
+                tokio::time::timeout(LEADER_WAIT.min(deadline - now), status_rx.changed()).await;
         }
     }
 
@@ -312,11 +310,14 @@ impl Lease for LeaseService {
                         return;
                     }
                 };
-                let answer = api.lease_renew(r.id).await.map(|ttl| LeaseKeepAliveResponse {
-                    header: Some(api.header(api.current_revision())),
-                    id: r.id,
-                    ttl,
-                });
+                let answer = api
+                    .lease_renew(r.id)
+                    .await
+                    .map(|ttl| LeaseKeepAliveResponse {
+                        header: Some(api.header(api.current_revision())),
+                        id: r.id,
+                        ttl,
+                    });
                 let failed = answer.is_err();
                 if tx.send(answer).await.is_err() || failed {
                     return;

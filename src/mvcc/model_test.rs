@@ -17,8 +17,9 @@ use super::kv::Kv;
 use super::revision::Revision;
 use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
-    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
-    TxnRequest, TxnResponse, compare::TargetUnion, request_op, response_op,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest,
+    TxnResponse, compare::TargetUnion, request_op, response_op,
 };
 use crate::pb::mvccpb::{Event, KeyValue, event::EventType};
 
@@ -660,7 +661,11 @@ fn check_leases(kv: &Kv, m: &Model, ctx: &str) {
             .filter(|kv| kv.lease == *id)
             .map(|kv| kv.key)
             .collect();
-        assert_eq!(kv.leases().get(*id).unwrap().keys, held, "{ctx}: keys of lease {id}");
+        assert_eq!(
+            kv.leases().get(*id).unwrap().keys,
+            held,
+            "{ctx}: keys of lease {id}"
+        );
     }
 }
 
