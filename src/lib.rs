@@ -10,6 +10,7 @@
 //! | [`log`] | the durable Raft log + hard state in fjall, checksummed, group-committed fsync | `LogActor` |
 //! | [`mvcc`] | revisions, key generations, the tree index, Range/Put/DeleteRange/Txn/Compact | `StoreActor` |
 //! | [`watch`] | watch streams: synced/unsynced watchers fed by applied events and history | `WatchHub` |
+//! | [`lease`] | lease expiry: the leader-only `LeaseClock` (the lease table itself is in [`mvcc::lease`]) | `LeaseReaper` |
 //! | [`peer`] | Raft messages between members over a tonic stream per peer | `PeerLink` |
 //! | [`api`] | etcd's gRPC services: validation, proposals, read index, error texts | – |
 //! | [`cluster`] | the member table behind `MemberList` | – |
