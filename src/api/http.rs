@@ -98,11 +98,12 @@ async fn metrics(State(http): State<Http>) -> Response {
 async fn health(State(http): State<Http>) -> Response {
     let healthy = http.healthy().await;
     http.metrics.record_health(healthy);
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
     let content_type = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-    (status, content_type, health_json(healthy)).into_response()
+    if healthy {
+        (StatusCode::OK, content_type, health_json(true)).into_response()
+    } else {
+        // etcd answers through Go's http.Error, which ends the body with a newline.
+        let body = format!("{}\n", health_json(false));
+        (StatusCode::SERVICE_UNAVAILABLE, content_type, body).into_response()
+    }
 }

@@ -119,6 +119,8 @@ struct Entry {
 #[derive(Debug)]
 pub struct Hub {
     current_revision: i64,
+    /// Most revisions one history response covers.
+    history_batch_revisions_max: usize,
     /// Stream → next automatic watch id (etcd `watchStream.nextID`).
     streams: BTreeMap<StreamId, i64>,
     watchers: BTreeMap<(StreamId, i64), Entry>,
@@ -136,9 +138,17 @@ impl Hub {
     pub fn new(current_revision: i64) -> Self {
         Hub {
             current_revision,
+            history_batch_revisions_max: HISTORY_BATCH_REVISIONS_MAX,
             streams: BTreeMap::new(),
             watchers: BTreeMap::new(),
         }
+    }
+
+    /// The same hub with history responses of at most `revisions_max` (≥ 1) revisions
+    /// instead of [`HISTORY_BATCH_REVISIONS_MAX`] (tests use small batches).
+    pub fn with_history_batch_revisions_max(mut self, revisions_max: usize) -> Self {
+        self.history_batch_revisions_max = revisions_max.max(1);
+        self
     }
 
     /// The last store revision seen applied.
@@ -406,7 +416,7 @@ impl Hub {
                         })
                     })
                     .collect();
-                let (batch, more_rev) = first_revisions(wanted, HISTORY_BATCH_REVISIONS_MAX);
+                let (batch, more_rev) = first_revisions(wanted, self.history_batch_revisions_max);
                 let selected = e.watcher.select(&batch);
                 if let Some(more_rev) = more_rev {
                     // Stays unsynced; the next fetch starts at the first revision left out.
