@@ -24,11 +24,7 @@ async fn rev(client: &mut Client) -> i64 {
 }
 
 async fn next(stream: &mut WatchStream) -> WatchResponse {
-    tokio::time::timeout(WAIT, stream.message())
-        .await
-        .expect("watch response within the deadline")
-        .expect("watch stream ok")
-        .expect("watch stream open")
+    common::next_watch_response(stream, WAIT).await
 }
 
 /// `(type, key, value, mod_revision)` of each event.

@@ -59,11 +59,7 @@ async fn await_gauges(endpoint: &str, watchers: usize, streams: usize) {
 }
 
 async fn next(stream: &mut WatchStream) -> WatchResponse {
-    tokio::time::timeout(WAIT, stream.message())
-        .await
-        .expect("watch response within the deadline")
-        .expect("watch stream ok")
-        .expect("watch stream open")
+    common::next_watch_response(stream, WAIT).await
 }
 
 /// Kills and reaps the `etcdctl watch` processes it holds, also when the test fails.
