@@ -15,6 +15,7 @@
 //! | [`api`] | etcd's gRPC services: validation, proposals, read index, error texts | – |
 //! | [`cluster`] | the member table behind `MemberList` | – |
 //! | [`storage`] | the fjall database shared by log and store, keyspace names, checksums | – |
+//! | [`metrics`] | etcd's Prometheus metrics (served as `/metrics` by `api::http`) | – |
 //! | [`config`] | etcd-compatible flags and `ETCD_*` environment variables | – |
 //! | [`server`] | start-up: identity check, restore, actor system, gRPC servers | – |
 //! | [`pb`] | code generated from `proto/` | – |
@@ -25,6 +26,7 @@ pub mod config;
 pub mod lease;
 pub mod log;
 pub mod logging;
+pub mod metrics;
 pub mod mvcc;
 pub mod pb;
 pub mod peer;

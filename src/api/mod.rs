@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod error;
+pub mod http;
 pub mod kv;
 pub mod lease;
 pub mod maintenance;
