@@ -538,6 +538,13 @@ impl ServerConfig {
         self.election_timeout_ms / self.heartbeat_interval_ms
     }
 
+    /// The smallest lease TTL granted, seconds: ⌈(3 × election ticks / 2) × heartbeat⌉ (etcd
+    /// `minLeaseTTL`, so a lease outlives a leader election). 2 s with the defaults.
+    pub fn min_lease_ttl_secs(&self) -> i64 {
+        let ms = (3 * self.election_ticks() / 2) * self.heartbeat_interval_ms;
+        ms.div_ceil(1000) as i64
+    }
+
     /// This member's ID as derived at bootstrap: [`member_id`] of its advertised peer URLs and
     /// the cluster token.
     pub fn local_member_id(&self) -> u64 {

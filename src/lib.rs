@@ -21,6 +21,7 @@
 pub mod api;
 pub mod cluster;
 pub mod config;
+pub mod lease;
 pub mod log;
 pub mod logging;
 pub mod mvcc;

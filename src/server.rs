@@ -12,13 +12,14 @@
 //! BUILD-NOTES: actors must start inside a running `System`; a blocking fsync gets its own
 //! thread; tonic handlers reach actors through `Addr::send`, whose future is `Send`.
 
-use crate::api::{self, Api, ApiConfig};
+use crate::api::{self, Api, ApiConfig, ApiLinks};
 use crate::cluster::Members;
 use crate::config::{ClusterState, ServerConfig};
+use crate::lease::actor::{AttachRaft, LeaseReaper};
 use crate::log::actor::LogActor;
 use crate::log::{Identity, LogStore};
 use crate::mvcc::Kv;
-use crate::mvcc::actor::{AttachWatchHub, StoreActor};
+use crate::mvcc::actor::{AttachLeaseReaper, AttachWatchHub, StoreActor};
 use crate::pb::etcdserverpb as pb;
 use crate::pb::peerpb::{MemberAttributes, internal_request};
 use crate::peer::actor::PeerLink;
@@ -29,6 +30,8 @@ use crate::watch::actor::{STREAM_QUEUE_MAX, WatchHub};
 use actix::prelude::*;
 use anyhow::{Context as _, bail};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -135,6 +138,8 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
 
     let kv = Kv::open(&db).context("opening the MVCC store")?;
     let store_revision = kv.current_revision();
+    let granted_leases = kv.leases().list();
+    let lease_extend = Duration::from_millis(cfg.election_timeout_ms);
     let members = Members::open(&db, &ids.peers)?;
     let raft_config = RaftConfig {
         id: ids.member_id,
@@ -151,6 +156,11 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
 
     // Actors live on the actix System thread; their addresses come back over a channel.
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let peer_urls: BTreeMap<u64, String> = ids
+        .peers
+        .iter()
+        .map(|(id, urls)| (*id, urls[0].clone()))
+        .collect();
     let peer_links: Vec<(u64, String)> = ids
         .peers
         .iter()
@@ -166,9 +176,10 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             system.block_on(async move {
                 let log = SyncArbiter::start(1, move || LogActor::new(log_store.clone()));
                 let store_arbiter = Arbiter::new();
-                let store = StoreActor::start_in_arbiter(&store_arbiter.handle(), move |_| {
-                    StoreActor::new(kv, members)
-                });
+                let store_actor = StoreActor::new(kv, members);
+                let revision = store_actor.revision_cell();
+                let store =
+                    StoreActor::start_in_arbiter(&store_arbiter.handle(), move |_| store_actor);
                 // Watch: the hub gets its own arbiter so fan-out never delays applying. It is
                 // attached before the RaftActor exists, so before any ApplyCommitted.
                 let watch_arbiter = Arbiter::new();
@@ -177,6 +188,11 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                     WatchHub::new(store_for_hub, store_revision, STREAM_QUEUE_MAX)
                 });
                 store.do_send(AttachWatchHub(hub.clone()));
+                // Leases: the reaper follows grants/revokes in apply order, so it is attached
+                // before the RaftActor exists too.
+                let reaper = LeaseReaper::new(granted_leases, lease_extend).start();
+                store.do_send(AttachLeaseReaper(reaper.clone()));
+                let reaper_status = status_tx.subscribe();
                 let peers = peer_links
                     .into_iter()
                     .map(|(id, url)| (id, PeerLink::new(id, url, cluster_id).start()))
@@ -189,11 +205,28 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 };
                 let raft = RaftActor::new(&raft_config, storage, seed, tick_interval, links)
                     .map(Actor::start);
-                let _ = addr_tx.send(raft.map(|raft| (raft, store, hub)));
+                if let Ok(raft) = &raft {
+                    reaper.do_send(AttachRaft {
+                        raft: raft.clone(),
+                        status: reaper_status,
+                    });
+                }
+                let _ = addr_tx.send(raft.map(|raft| {
+                    (
+                        raft,
+                        ClientActors {
+                            store,
+                            hub,
+                            reaper,
+                            revision,
+                            status: status_rx,
+                        },
+                    )
+                }));
             });
             system.run()
         })?;
-    let (raft, store, hub) = addr_rx.recv().context("actor system failed to start")??;
+    let (raft, actors) = addr_rx.recv().context("actor system failed to start")??;
 
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(serve(
@@ -201,9 +234,9 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         ids.member_id,
         cluster_id,
         raft,
-        ClientActors { store, hub },
-        status_rx,
+        actors,
         db,
+        peer_urls,
     ))
 }
 
@@ -211,6 +244,9 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
 struct ClientActors {
     store: Addr<StoreActor>,
     hub: Addr<WatchHub>,
+    reaper: Addr<LeaseReaper>,
+    revision: Arc<AtomicI64>,
+    status: watch::Receiver<RaftStatus>,
 }
 
 async fn serve(
@@ -218,16 +254,29 @@ async fn serve(
     member_id: u64,
     cluster_id: u64,
     raft: Addr<RaftActor>,
-    ClientActors { store, hub }: ClientActors,
-    status_rx: watch::Receiver<RaftStatus>,
-    db: fjall::Database,
-) -> anyhow::Result<()> {
-    let api = Api::new(
-        raft.clone(),
+    ClientActors {
         store,
-        status_rx,
+        hub,
+        reaper,
+        revision,
+        status,
+    }: ClientActors,
+    db: fjall::Database,
+    peer_urls: BTreeMap<u64, String>,
+) -> anyhow::Result<()> {
+    let min_lease_ttl = cfg.min_lease_ttl_secs();
+    let api = Api::new(
+        ApiLinks {
+            raft: raft.clone(),
+            store,
+            reaper,
+            raft_status: status,
+            revision,
+        },
         db,
         ApiConfig {
+            min_lease_ttl,
+            peer_urls,
             member_id,
             cluster_id,
             max_request_bytes: cfg.max_request_bytes,
@@ -244,6 +293,7 @@ async fn serve(
         let service = crate::pb::peerpb::raft_peer_server::RaftPeerServer::new(PeerService::new(
             raft.clone(),
             cluster_id,
+            api.clone(),
         ))
         .max_decoding_message_size(usize::MAX);
         servers.spawn(
@@ -284,7 +334,9 @@ async fn serve(
                 .add_service(pb::watch_server::WatchServer::new(
                     api::watch::WatchService::new(api.clone(), hub.clone()),
                 ))
-                .add_service(pb::lease_server::LeaseServer::new(api::Unimplemented))
+                .add_service(pb::lease_server::LeaseServer::new(
+                    api::lease::LeaseService::new(api.clone()),
+                ))
                 .add_service(pb::auth_server::AuthServer::new(api::Unimplemented))
                 .add_service(crate::pb::v3lockpb::lock_server::LockServer::new(
                     api::Unimplemented,

@@ -49,7 +49,11 @@ pub fn propose(e: ProposeError) -> Status {
 pub fn mvcc(e: MvccError) -> Status {
     let text = e.to_string();
     match e {
-        MvccError::Compacted | MvccError::FutureRevision => Status::out_of_range(text),
+        MvccError::Compacted | MvccError::FutureRevision | MvccError::LeaseTtlTooLarge => {
+            Status::out_of_range(text)
+        }
+        MvccError::LeaseNotFound => Status::not_found(text),
+        MvccError::LeaseExists => Status::failed_precondition(text),
         MvccError::KeyNotFound | MvccError::ValueProvided | MvccError::LeaseProvided => {
             Status::invalid_argument(text)
         }

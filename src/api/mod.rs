@@ -5,10 +5,12 @@
 pub mod cluster;
 pub mod error;
 pub mod kv;
+pub mod lease;
 pub mod maintenance;
 pub mod validate;
 pub mod watch;
 
+use crate::lease::actor::LeaseReaper;
 use crate::mvcc::ApplyOutcome;
 use crate::mvcc::actor::{CancelWait, GetStatus, LocalRange, StoreActor, StoreStatus};
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse, ResponseHeader};
@@ -16,8 +18,9 @@ use crate::pb::peerpb::{InternalRequest, internal_request};
 use crate::raft::actor::{Propose, RaftActor, RaftStatus, ReadIndex};
 use actix::Addr;
 use prost::Message as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tonic::Status;
@@ -42,6 +45,17 @@ struct Inner {
     request_timeout: Duration,
     next_request_id: AtomicU64,
     db: fjall::Database,
+    /// Leases: the leader-side clock.
+    reaper: Addr<LeaseReaper>,
+    /// The store revision as last applied (kept by the `StoreActor`), for headers of answers
+    /// that apply nothing (keep-alive, time-to-live, lease list).
+    revision: Arc<AtomicI64>,
+    /// `--election-timeout`-derived minimum lease TTL, seconds.
+    min_lease_ttl: i64,
+    /// Every member's first peer URL, for forwarding lease calls to the leader.
+    peer_urls: BTreeMap<u64, String>,
+    /// Lazily connected channels to peers, by member id.
+    peer_channels: Mutex<HashMap<u64, tonic::transport::Channel>>,
 }
 
 /// Parameters of [`Api::new`].
@@ -56,17 +70,36 @@ pub struct ApiConfig {
     pub max_txn_ops: usize,
     /// Proposal/read deadline (etcd: 5 s + 2 × election timeout).
     pub request_timeout: Duration,
+    /// Smallest lease TTL granted, seconds (etcd: ⌈1.5 × election timeout⌉).
+    pub min_lease_ttl: i64,
+    /// Every member's first peer URL, by member id.
+    pub peer_urls: BTreeMap<u64, String>,
+}
+
+/// The actors and shared cells [`Api`] talks to.
+pub struct ApiLinks {
+    /// Proposals and read indexes.
+    pub raft: Addr<RaftActor>,
+    /// Applied state.
+    pub store: Addr<StoreActor>,
+    /// Lease deadlines (leader).
+    pub reaper: Addr<LeaseReaper>,
+    /// The RaftActor's published status.
+    pub raft_status: tokio::sync::watch::Receiver<RaftStatus>,
+    /// The store revision, kept by the StoreActor.
+    pub revision: Arc<AtomicI64>,
 }
 
 impl Api {
     /// Builds the shared handler state.
-    pub fn new(
-        raft: Addr<RaftActor>,
-        store: Addr<StoreActor>,
-        raft_status: tokio::sync::watch::Receiver<RaftStatus>,
-        db: fjall::Database,
-        config: ApiConfig,
-    ) -> Self {
+    pub fn new(links: ApiLinks, db: fjall::Database, config: ApiConfig) -> Self {
+        let ApiLinks {
+            raft,
+            store,
+            reaper,
+            raft_status,
+            revision,
+        } = links;
         // Request ids must be unique across members and restarts: the member id's low 16 bits
         // on top, the start time in ms shifted left 8 bits below, then a counter.
         let start_ms = std::time::SystemTime::now()
@@ -85,6 +118,11 @@ impl Api {
                 request_timeout: config.request_timeout,
                 next_request_id: AtomicU64::new(first_id),
                 db,
+                reaper,
+                revision,
+                min_lease_ttl: config.min_lease_ttl,
+                peer_urls: config.peer_urls,
+                peer_channels: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -99,6 +137,17 @@ impl Api {
         }
     }
 
+    /// A fresh request id: unique across members and restarts (also used as a server-chosen
+    /// lease id, masked to 63 bits).
+    pub fn next_id(&self) -> u64 {
+        self.inner.next_request_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The store revision as last applied on this member.
+    pub fn current_revision(&self) -> i64 {
+        self.inner.revision.load(Ordering::Acquire)
+    }
+
     /// Proposes `request` through Raft and waits until this member has applied it.
     ///
     /// Errors: "etcdserver: request is too large" when the encoded entry exceeds
@@ -108,7 +157,7 @@ impl Api {
         &self,
         request: internal_request::Request,
     ) -> Result<Option<ApplyOutcome>, Status> {
-        let id = self.inner.next_request_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id();
         let data = InternalRequest {
             id,
             request: Some(request),
@@ -226,7 +275,6 @@ impl Api {
 /// Services not built yet: every RPC answers `Unimplemented` (generated default stubs).
 pub struct Unimplemented;
 
-impl crate::pb::etcdserverpb::lease_server::Lease for Unimplemented {}
 impl crate::pb::etcdserverpb::auth_server::Auth for Unimplemented {}
 impl crate::pb::v3lockpb::lock_server::Lock for Unimplemented {}
 impl crate::pb::v3electionpb::election_server::Election for Unimplemented {}

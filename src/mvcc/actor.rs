@@ -7,6 +7,7 @@
 //! need a read index wait here until `applied_index` reaches it (Raft thesis §6.4).
 
 use crate::cluster::{Member, Members};
+use crate::lease::actor::{LeaseApplied, LeaseReaper};
 use crate::mvcc::{ApplyOutcome, Kv, MvccError, Request};
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse};
 use crate::pb::peerpb::{InternalRequest, internal_request};
@@ -16,6 +17,8 @@ use crate::watch::{Fetch, History};
 use actix::prelude::*;
 use prost::Message as _;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::oneshot;
 
 /// The result a proposer waits for: the KV response (its `events` already handed to the
@@ -31,20 +34,36 @@ pub struct StoreActor {
     waiters: BTreeMap<u64, oneshot::Sender<ApplyResult>>,
     /// Reads parked until `applied_index` reaches their read index, keyed by that index.
     parked_reads: BTreeMap<u64, Vec<(RangeRequest, RangeReply)>>,
+    /// [`WaitApplied`] callers parked until `applied_index` reaches their index.
+    parked_waits: BTreeMap<u64, Vec<oneshot::Sender<()>>>,
     /// Watch: where applied events go (set once by [`AttachWatchHub`]; `None` = no watches).
     watch_hub: Option<Addr<WatchHub>>,
+    /// Leases: told of every grant and revoke applied (set once by [`AttachLeaseReaper`]).
+    lease_reaper: Option<Addr<LeaseReaper>>,
+    /// The store revision, published after every batch of applied entries for readers
+    /// outside the actor (response headers).
+    revision: Arc<AtomicI64>,
 }
 
 impl StoreActor {
     /// Wraps an opened store.
     pub fn new(kv: Kv, members: Members) -> Self {
+        let revision = Arc::new(AtomicI64::new(kv.current_revision()));
         Self {
+            revision,
             kv,
             members,
             waiters: BTreeMap::new(),
             parked_reads: BTreeMap::new(),
+            parked_waits: BTreeMap::new(),
             watch_hub: None,
+            lease_reaper: None,
         }
+    }
+
+    /// The cell this actor publishes the store revision in after applying.
+    pub fn revision_cell(&self) -> Arc<AtomicI64> {
+        self.revision.clone()
     }
 
     fn apply(&mut self, entry: Entry) {
@@ -88,6 +107,8 @@ impl StoreActor {
             Some(internal_request::Request::Txn(r)) => Request::Txn(r),
             Some(internal_request::Request::Compaction(r)) => Request::Compaction(r),
             Some(internal_request::Request::Range(r)) => Request::Range(r),
+            Some(internal_request::Request::LeaseGrant(r)) => Request::LeaseGrant(r),
+            Some(internal_request::Request::LeaseRevoke(r)) => Request::LeaseRevoke(r),
             Some(internal_request::Request::MemberAttributes(a)) => {
                 if let Err(e) = self.members.publish(a.member_id, a.name, a.client_urls) {
                     fatal(&e.to_string());
@@ -100,12 +121,24 @@ impl StoreActor {
                 return Ok(None);
             }
         };
-        match self.kv.apply(index, &op) {
+        let result = match self.kv.apply(index, &op) {
             Err(e) if e.is_fatal() => fatal(&e.to_string()),
             // `Ok(None)` (already applied) cannot happen: checked by the caller.
             // A request error still counts as applied; it is the client's answer.
             other => other,
+        };
+        // Leases: the reaper's clock follows the table in apply order (one sender, FIFO).
+        if let (Some(reaper), Ok(Some(_))) = (&self.lease_reaper, &result) {
+            match &op {
+                Request::LeaseGrant(g) => reaper.do_send(LeaseApplied::Granted {
+                    id: g.id,
+                    ttl: g.ttl,
+                }),
+                Request::LeaseRevoke(r) => reaper.do_send(LeaseApplied::Revoked { id: r.id }),
+                _ => {}
+            }
         }
+        result
     }
 
     fn mark_applied(&mut self, index: u64) {
@@ -115,6 +148,14 @@ impl StoreActor {
     }
 
     fn serve_parked_reads(&mut self) {
+        while let Some(entry) = self.parked_waits.first_entry() {
+            if *entry.key() > self.kv.applied_index() {
+                break;
+            }
+            for reply in entry.remove() {
+                let _ = reply.send(());
+            }
+        }
         while let Some(entry) = self.parked_reads.first_entry() {
             if *entry.key() > self.kv.applied_index() {
                 break;
@@ -151,6 +192,8 @@ impl Handler<ApplyCommitted> for StoreActor {
         for entry in msg.entries {
             self.apply(entry);
         }
+        self.revision
+            .store(self.kv.current_revision(), Ordering::Release);
         self.serve_parked_reads();
     }
 }
@@ -288,5 +331,83 @@ impl Handler<FetchHistory> for StoreActor {
             watch_id: f.watch_id,
             history,
         });
+    }
+}
+
+/// Leases: tells the store where to report applied grants and revokes. Sent once at start-up,
+/// before the `RaftActor` exists, so it precedes every `ApplyCommitted` in the mailbox.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachLeaseReaper(pub Addr<LeaseReaper>);
+
+impl Handler<AttachLeaseReaper> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AttachLeaseReaper, _: &mut Context<Self>) {
+        self.lease_reaper = Some(msg.0);
+    }
+}
+
+/// What this member's applied state says about one lease (etcd `LeaseTimeToLive` minus the
+/// clock): its granted TTL, seconds, and its attached keys in key order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseInfo {
+    /// Granted TTL, seconds.
+    pub ttl: i64,
+    /// Attached keys, in key order.
+    pub keys: Vec<Vec<u8>>,
+}
+
+/// Look up one lease in the applied state; `None` if it is not granted.
+#[derive(Message)]
+#[rtype(result = "Option<LeaseInfo>")]
+pub struct GetLease(pub i64);
+
+impl Handler<GetLease> for StoreActor {
+    type Result = MessageResult<GetLease>;
+
+    fn handle(&mut self, GetLease(id): GetLease, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.kv.leases().get(id).map(|l| LeaseInfo {
+            ttl: l.ttl,
+            keys: l.keys.iter().cloned().collect(),
+        }))
+    }
+}
+
+/// Every granted lease as `(id, ttl seconds)`, in id order (Lease.LeaseLeases).
+#[derive(Message)]
+#[rtype(result = "Vec<(i64, i64)>")]
+pub struct ListLeases;
+
+impl Handler<ListLeases> for StoreActor {
+    type Result = MessageResult<ListLeases>;
+
+    fn handle(&mut self, _: ListLeases, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.kv.leases().list())
+    }
+}
+
+/// Answers once this member has applied through `index` (etcd `waitAppliedIndex`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WaitApplied {
+    /// Raft index to reach.
+    pub index: u64,
+    /// Fired when `applied_index ≥ index`.
+    pub reply: oneshot::Sender<()>,
+}
+
+impl Handler<WaitApplied> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: WaitApplied, _: &mut Context<Self>) {
+        if msg.index <= self.kv.applied_index() {
+            let _ = msg.reply.send(());
+        } else {
+            self.parked_waits
+                .entry(msg.index)
+                .or_default()
+                .push(msg.reply);
+        }
     }
 }

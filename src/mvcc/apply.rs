@@ -8,10 +8,12 @@ use std::cmp::Ordering;
 
 use super::error::{MvccError, Result};
 use super::kv::{Kv, RangeOptions, RangeResult, WriteTxn};
+use super::lease::MAX_LEASE_TTL_SECS;
 use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
-    TxnRequest, TxnResponse,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest,
+    TxnResponse,
     compare::{CompareResult, CompareTarget, TargetUnion},
     range_request::{SortOrder, SortTarget},
     request_op, response_op,
@@ -31,6 +33,10 @@ pub enum Request {
     Txn(TxnRequest),
     /// KV.Compact.
     Compaction(CompactionRequest),
+    /// Lease.LeaseGrant, with `id` chosen (≠ 0) and `ttl` clamped by the proposer.
+    LeaseGrant(LeaseGrantRequest),
+    /// Lease.LeaseRevoke, or the leader revoking an expired lease.
+    LeaseRevoke(LeaseRevokeRequest),
 }
 
 /// The answer to a [`Request`], of the matching variant.
@@ -49,6 +55,10 @@ pub enum Response {
     Txn(TxnResponse),
     /// Answer to [`Request::Compaction`].
     Compaction(CompactionResponse),
+    /// Answer to [`Request::LeaseGrant`].
+    LeaseGrant(LeaseGrantResponse),
+    /// Answer to [`Request::LeaseRevoke`].
+    LeaseRevoke(LeaseRevokeResponse),
 }
 
 /// What applying one raft entry produced.
@@ -138,6 +148,24 @@ fn execute(txn: &mut WriteTxn<'_>, req: &Request) -> Result<Response> {
                 header: header(txn.revision()),
             })
         }
+        Request::LeaseGrant(g) => {
+            if g.ttl > MAX_LEASE_TTL_SECS {
+                return Err(MvccError::LeaseTtlTooLarge);
+            }
+            txn.grant_lease(g.id, g.ttl)?;
+            Response::LeaseGrant(LeaseGrantResponse {
+                header: header(txn.revision()),
+                id: g.id,
+                ttl: g.ttl,
+                error: String::new(),
+            })
+        }
+        Request::LeaseRevoke(r) => {
+            txn.revoke_lease(r.id)?;
+            Response::LeaseRevoke(LeaseRevokeResponse {
+                header: header(txn.revision()),
+            })
+        }
     })
 }
 
@@ -224,9 +252,9 @@ fn sort_kvs(kvs: &mut [KeyValue], order: SortOrder, target: SortTarget) {
 
 /// The checks etcd makes before a put changes anything: `value is provided`, `lease is
 /// provided` (etcd v3rpc `checkPutRequest`), and `key not found` for `ignore_value` /
-/// `ignore_lease` on a missing key (etcd `checkRequestPut`). Lease existence is the lease
-/// layer's check, not made here.
-fn check_put(reader: &impl Reader, p: &PutRequest) -> Result<()> {
+/// `ignore_lease` on a missing key, then `requested lease not found` for a lease that is not
+/// granted (etcd `checkRequestPut`).
+fn check_put(reader: &WriteTxn<'_>, p: &PutRequest) -> Result<()> {
     if p.ignore_value && !p.value.is_empty() {
         return Err(MvccError::ValueProvided);
     }
@@ -235,6 +263,9 @@ fn check_put(reader: &impl Reader, p: &PutRequest) -> Result<()> {
     }
     if (p.ignore_value || p.ignore_lease) && current(reader, &p.key)?.is_none() {
         return Err(MvccError::KeyNotFound);
+    }
+    if p.lease != 0 && !reader.lease_exists(p.lease) {
+        return Err(MvccError::LeaseNotFound);
     }
     Ok(())
 }

@@ -7,6 +7,8 @@
 //!   prost-encoded `mvccpb::KeyValue`. A tombstone's KeyValue carries only the key, as in etcd.
 //! - `kv_meta`: one record `state` = [`MetaState`] (applied raft index, current revision,
 //!   compacted revision).
+//! - `lease`: lease id (8 bytes, big-endian) → framed granted TTL (i64 seconds, big-endian).
+//!   Which keys a lease holds is not stored: it is each key's `KeyValue.lease`.
 //!
 //! Every value is framed as `crc32 (4 bytes, big-endian) ‖ payload`, where the checksum covers
 //! the record's key and payload, so a flipped bit or a value stored under the wrong key is
@@ -29,6 +31,8 @@ use crate::pb::mvccpb::KeyValue;
 pub const KV_KEYSPACE: &str = "kv";
 /// Name of the keyspace holding [`MetaState`].
 pub const META_KEYSPACE: &str = "kv_meta";
+/// Name of the keyspace holding the granted leases.
+pub const LEASE_KEYSPACE: &str = "lease";
 /// Key of the [`MetaState`] record in [`META_KEYSPACE`].
 pub const STATE_KEY: &[u8] = b"state";
 
@@ -129,15 +133,32 @@ pub struct Backend {
     db: Database,
     kv: Keyspace,
     meta: Keyspace,
+    lease: Keyspace,
 }
 
 impl Backend {
-    /// Opens (creating if absent) the `kv` and `kv_meta` keyspaces of `db`.
+    /// Opens (creating if absent) the `kv`, `kv_meta` and `lease` keyspaces of `db`.
     pub fn open(db: &Database) -> Result<Self> {
         Ok(Backend {
             db: db.clone(),
             kv: db.keyspace(KV_KEYSPACE, KeyspaceCreateOptions::default)?,
             meta: db.keyspace(META_KEYSPACE, KeyspaceCreateOptions::default)?,
+            lease: db.keyspace(LEASE_KEYSPACE, KeyspaceCreateOptions::default)?,
+        })
+    }
+
+    /// Every granted lease as `(id, ttl seconds)`, in id order, each checked.
+    pub fn scan_leases(&self) -> impl Iterator<Item = Result<(i64, i64)>> + '_ {
+        self.lease.iter().map(|guard| {
+            let (key, value) = guard.into_inner()?;
+            let payload = unframe(&key, &value)?;
+            match (<[u8; 8]>::try_from(&key[..]), <[u8; 8]>::try_from(payload)) {
+                (Ok(id), Ok(ttl)) => Ok((i64::from_be_bytes(id), i64::from_be_bytes(ttl))),
+                _ => Err(MvccError::Corrupt(format!(
+                    "lease record {key:02x?} has {} payload bytes",
+                    payload.len()
+                ))),
+            }
         })
     }
 
@@ -173,6 +194,7 @@ impl Backend {
             batch: self.db.batch(),
             kv: self.kv.clone(),
             meta: self.meta.clone(),
+            lease: self.lease.clone(),
         }
     }
 }
@@ -182,6 +204,7 @@ pub struct Batch {
     batch: OwnedWriteBatch,
     kv: Keyspace,
     meta: Keyspace,
+    lease: Keyspace,
 }
 
 impl Batch {
@@ -195,6 +218,18 @@ impl Batch {
     /// Removes the record at `rev` (compaction).
     pub fn remove(&mut self, rev: Revision, tombstone: bool) {
         self.batch.remove(&self.kv, rev.to_key(tombstone));
+    }
+
+    /// Records lease `id` granted with `ttl` seconds.
+    pub fn put_lease(&mut self, id: i64, ttl: i64) {
+        let key = id.to_be_bytes();
+        self.batch
+            .insert(&self.lease, key, frame(&key, &ttl.to_be_bytes()));
+    }
+
+    /// Removes lease `id` (revoked or expired).
+    pub fn remove_lease(&mut self, id: i64) {
+        self.batch.remove(&self.lease, id.to_be_bytes());
     }
 
     /// Commits the records together with `state`. Not fsynced (see module docs).

@@ -27,6 +27,18 @@ pub enum MvccError {
     /// A put with `ignore_lease` that also carries a lease (etcd `ErrGRPCLeaseProvided`).
     #[error("etcdserver: lease is provided")]
     LeaseProvided,
+    /// A put, keep-alive, time-to-live or revoke names a lease that is not granted (etcd
+    /// `lease.ErrLeaseNotFound`; gRPC NotFound).
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    /// A grant asks for an id that is already granted (etcd `ErrLeaseExists`; gRPC
+    /// FailedPrecondition).
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+    /// A grant asks for a TTL above [`super::lease::MAX_LEASE_TTL_SECS`] (etcd
+    /// `ErrLeaseTTLTooLarge`; gRPC OutOfRange).
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
     /// The fjall backend failed (I/O, poisoned after a failed fsync, ...).
     #[error("mvcc: storage error: {0}")]
     Storage(#[from] fjall::Error),

@@ -8,6 +8,7 @@ use fjall::Database;
 use super::backend::{Backend, Batch, MetaState};
 use super::error::{MvccError, Result};
 use super::index::{KeyRange, TreeIndex};
+use super::lease::{LeaseChange, LeaseTable};
 use super::revision::Revision;
 use crate::pb::mvccpb::{Event, KeyValue, event::EventType};
 
@@ -42,6 +43,7 @@ pub struct Kv {
     backend: Backend,
     index: TreeIndex,
     state: MetaState,
+    leases: LeaseTable,
 }
 
 impl std::fmt::Debug for Kv {
@@ -86,12 +88,51 @@ impl Kv {
                 index.restore_put(&kv.key, rev, kv.create_revision, kv.version);
             }
         }
-        tracing::debug!(?state, keys = index.len(), "mvcc store opened");
-        Ok(Kv {
+        let mut leases = LeaseTable::default();
+        for record in backend.scan_leases() {
+            let (id, ttl) = record?;
+            leases.apply(LeaseChange::Grant { id, ttl });
+        }
+        let mut kv = Kv {
             backend,
             index,
             state,
-        })
+            leases,
+        };
+        kv.attach_live_keys()?;
+        tracing::debug!(
+            ?state,
+            keys = kv.index.len(),
+            leases = kv.leases.len(),
+            "mvcc store opened"
+        );
+        Ok(kv)
+    }
+
+    /// Rebuilds the lease attachments from the live keys' `KeyValue.lease`. A key naming a
+    /// lease that is not granted is logged and left unattached (stores written before leases
+    /// were checked can hold such keys).
+    fn attach_live_keys(&mut self) -> Result<()> {
+        if self.leases.is_empty() {
+            return Ok(());
+        }
+        let live = self.range_keys(b"\0", b"\0", &RangeOptions::default())?;
+        for kv in live.kvs.into_iter().filter(|kv| kv.lease != 0) {
+            if self.leases.get(kv.lease).is_none() {
+                tracing::warn!(lease = kv.lease, key = ?kv.key, "key names a lease that is not granted");
+                continue;
+            }
+            self.leases.apply(LeaseChange::Attach {
+                id: kv.lease,
+                key: kv.key,
+            });
+        }
+        Ok(())
+    }
+
+    /// The granted leases and their keys (etcd lessor state that lives in the log order).
+    pub fn leases(&self) -> &LeaseTable {
+        &self.leases
     }
 
     /// Index of the last raft entry applied to this store (0 = none).
@@ -225,6 +266,7 @@ impl Kv {
             touched: BTreeSet::new(),
             events: Vec::new(),
             compact_to: None,
+            lease_changes: Vec::new(),
         })
     }
 
@@ -307,6 +349,8 @@ pub struct WriteTxn<'a> {
     touched: BTreeSet<Vec<u8>>,
     events: Vec<Event>,
     compact_to: Option<i64>,
+    /// Lease grants, revokes and key attachments, applied to `kv.leases` at commit.
+    lease_changes: Vec<LeaseChange>,
 }
 
 impl WriteTxn<'_> {
@@ -386,6 +430,21 @@ impl WriteTxn<'_> {
         };
         self.batch().put(rev, false, &kv);
         self.pending.insert(rev, kv.clone());
+        let prev_lease = prev.as_ref().map_or(0, |p| p.lease);
+        if prev_lease != lease {
+            if prev_lease != 0 {
+                self.lease_changes.push(LeaseChange::Detach {
+                    id: prev_lease,
+                    key: key.to_vec(),
+                });
+            }
+            if lease != 0 {
+                self.lease_changes.push(LeaseChange::Attach {
+                    id: lease,
+                    key: key.to_vec(),
+                });
+            }
+        }
         self.events.push(Event {
             r#type: EventType::Put as i32,
             kv: Some(kv),
@@ -414,6 +473,12 @@ impl WriteTxn<'_> {
                 ..Default::default()
             };
             self.batch().put(rev, true, &tombstone);
+            if prev.lease != 0 {
+                self.lease_changes.push(LeaseChange::Detach {
+                    id: prev.lease,
+                    key: key.clone(),
+                });
+            }
             // Watch delete events carry the key and the delete's revision (etcd
             // watchableStoreTxnWrite.End).
             let kv = KeyValue {
@@ -428,6 +493,54 @@ impl WriteTxn<'_> {
             });
             deleted.push(prev);
         }
+        Ok(deleted)
+    }
+
+    /// True if lease `id` is granted as this transaction sees it.
+    pub fn lease_exists(&self, id: i64) -> bool {
+        let mut exists = self.kv.leases.get(id).is_some();
+        for change in &self.lease_changes {
+            match change {
+                LeaseChange::Grant { id: g, .. } if *g == id => exists = true,
+                LeaseChange::Revoke { id: r } if *r == id => exists = false,
+                _ => {}
+            }
+        }
+        exists
+    }
+
+    /// Grants lease `id` with `ttl` seconds (etcd `lessor.Grant`, minus the clock, which the
+    /// leader's `LeaseReaper` keeps). Changes no revision.
+    /// Errors: [`MvccError::LeaseExists`] if `id` is granted.
+    pub fn grant_lease(&mut self, id: i64, ttl: i64) -> Result<()> {
+        if self.lease_exists(id) {
+            return Err(MvccError::LeaseExists);
+        }
+        self.batch().put_lease(id, ttl);
+        self.lease_changes.push(LeaseChange::Grant { id, ttl });
+        Ok(())
+    }
+
+    /// Revokes lease `id`: deletes every key attached to it, all in this transaction's one
+    /// revision, and forgets the lease (etcd `lessor.Revoke`). Returns the deleted keys'
+    /// previous versions in key order.
+    /// Errors: [`MvccError::LeaseNotFound`] if `id` is not granted.
+    pub fn revoke_lease(&mut self, id: i64) -> Result<Vec<KeyValue>> {
+        if !self.lease_exists(id) {
+            return Err(MvccError::LeaseNotFound);
+        }
+        let keys: Vec<Vec<u8>> = self
+            .kv
+            .leases
+            .get(id)
+            .map(|l| l.keys.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut deleted = Vec::with_capacity(keys.len());
+        for key in keys {
+            deleted.extend(self.delete_range(&key, b"")?);
+        }
+        self.batch().remove_lease(id);
+        self.lease_changes.push(LeaseChange::Revoke { id });
         Ok(deleted)
     }
 
@@ -466,6 +579,9 @@ impl WriteTxn<'_> {
         }
         batch.commit(&state)?;
         self.kv.state = state;
+        for change in std::mem::take(&mut self.lease_changes) {
+            self.kv.leases.apply(change);
+        }
         if let Some(rev) = self.compact_to {
             self.kv.index.compact(rev);
             tracing::debug!(rev, "mvcc compacted");

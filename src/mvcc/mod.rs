@@ -11,7 +11,8 @@
 //! | [`index`] | the in-memory tree of key indexes, etcd's range rules |
 //! | [`backend`] | the fjall keyspaces `kv` and `kv_meta`, checksummed records, atomic batches |
 //! | [`kv`] | [`Kv`]: reads at a revision and write transactions producing watch events |
-//! | [`apply`] | etcd's KV requests (Range/Put/DeleteRange/Txn/Compaction) applied per raft entry |
+//! | [`lease`] | the granted leases and the keys each holds (the durable half of leases) |
+//! | [`apply`] | etcd's KV and lease requests (Range/Put/DeleteRange/Txn/Compaction, LeaseGrant/LeaseRevoke) applied per raft entry |
 //!
 //! The store is a pure synchronous library: no actix, tokio or clock. `StoreActor` owns a [`Kv`].
 
@@ -22,11 +23,13 @@ pub mod error;
 pub mod index;
 pub mod key_index;
 pub mod kv;
+pub mod lease;
 pub mod revision;
 
 pub use apply::{ApplyOutcome, Request, Response};
 pub use error::MvccError;
 pub use kv::{Kv, RangeOptions, RangeResult, WriteTxn};
+pub use lease::{LeaseEntry, LeaseTable, MAX_LEASE_TTL_SECS};
 pub use revision::Revision;
 
 #[cfg(test)]

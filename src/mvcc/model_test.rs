@@ -1,4 +1,5 @@
-//! Seeded model test: random Put / DeleteRange / Txn / Range / Compaction sequences applied to
+//! Seeded model test: random Put / DeleteRange / Txn / Range / Compaction / LeaseGrant /
+//! LeaseRevoke sequences applied to
 //! [`Kv`] and to a naive model — a `BTreeMap<(key, revision), value-or-delete>` that never
 //! forgets — and every answer, event, revision, version and create_revision compared.
 //!
@@ -16,8 +17,9 @@ use super::kv::Kv;
 use super::revision::Revision;
 use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
-    TxnRequest, TxnResponse, compare::TargetUnion, request_op, response_op,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest,
+    TxnResponse, compare::TargetUnion, request_op, response_op,
 };
 use crate::pb::mvccpb::{Event, KeyValue, event::EventType};
 
@@ -34,6 +36,8 @@ struct Model {
     history: BTreeMap<(Vec<u8>, Revision), Option<Stored>>,
     current: i64,
     compacted: i64,
+    /// Granted leases: id → TTL.
+    leases: BTreeMap<i64, i64>,
 }
 
 /// Which keys `(key, range_end)` selects, written independently of `index::KeyRange`.
@@ -67,6 +71,7 @@ impl Model {
             history: BTreeMap::new(),
             current: 1,
             compacted: -1,
+            leases: BTreeMap::new(),
         }
     }
 
@@ -205,6 +210,9 @@ impl ModelTxn<'_> {
         }
         if (p.ignore_value || p.ignore_lease) && self.m.get(&p.key, self.revision()).is_none() {
             return Err(MvccError::KeyNotFound);
+        }
+        if p.lease != 0 && !self.m.leases.contains_key(&p.lease) {
+            return Err(MvccError::LeaseNotFound);
         }
         Ok(())
     }
@@ -385,6 +393,42 @@ impl ModelTxn<'_> {
                 let mut r = self.run_txn(t, &mut path)?;
                 r.header = header(self.revision());
                 Response::Txn(r)
+            }
+            Request::LeaseGrant(g) => {
+                if g.ttl > super::lease::MAX_LEASE_TTL_SECS {
+                    return Err(MvccError::LeaseTtlTooLarge);
+                }
+                if self.m.leases.contains_key(&g.id) {
+                    return Err(MvccError::LeaseExists);
+                }
+                self.m.leases.insert(g.id, g.ttl);
+                Response::LeaseGrant(LeaseGrantResponse {
+                    header: header(self.revision()),
+                    id: g.id,
+                    ttl: g.ttl,
+                    error: String::new(),
+                })
+            }
+            Request::LeaseRevoke(r) => {
+                if self.m.leases.remove(&r.id).is_none() {
+                    return Err(MvccError::LeaseNotFound);
+                }
+                let held: Vec<Vec<u8>> = self
+                    .m
+                    .all(b"\0", b"\0", self.revision())
+                    .into_iter()
+                    .filter(|kv| kv.lease == r.id)
+                    .map(|kv| kv.key)
+                    .collect();
+                for key in held {
+                    self.delete(&DeleteRangeRequest {
+                        key,
+                        ..Default::default()
+                    });
+                }
+                Response::LeaseRevoke(LeaseRevokeResponse {
+                    header: header(self.revision()),
+                })
             }
             Request::Compaction(c) => {
                 if c.revision <= self.m.compacted {
@@ -585,7 +629,18 @@ impl Gen {
             0..35 => Request::Put(self.put()),
             35..50 => Request::DeleteRange(self.delete()),
             50..70 => Request::Txn(self.txn(m, 0)),
-            70..92 => Request::Range(self.range(m)),
+            70..86 => Request::Range(self.range(m)),
+            86..90 => Request::LeaseGrant(LeaseGrantRequest {
+                id: self.rng.random_range(1..3),
+                ttl: if self.rng.random_bool(0.1) {
+                    super::lease::MAX_LEASE_TTL_SECS + 1
+                } else {
+                    self.rng.random_range(1..100)
+                },
+            }),
+            90..93 => Request::LeaseRevoke(LeaseRevokeRequest {
+                id: self.rng.random_range(0..3),
+            }),
             _ => Request::Compaction(CompactionRequest {
                 revision: self.rng.random_range(m.compacted - 1..=m.current + 1),
                 physical: self.rng.random_bool(0.5),
@@ -594,8 +649,29 @@ impl Gen {
     }
 }
 
+/// The lease table agrees with the model: the same leases and TTLs, and each lease holds
+/// exactly the live keys whose latest version names it.
+fn check_leases(kv: &Kv, m: &Model, ctx: &str) {
+    let want: Vec<(i64, i64)> = m.leases.iter().map(|(id, ttl)| (*id, *ttl)).collect();
+    assert_eq!(kv.leases().list(), want, "{ctx}: leases");
+    for id in m.leases.keys() {
+        let held: BTreeSet<Vec<u8>> = m
+            .all(b"\0", b"\0", m.current)
+            .into_iter()
+            .filter(|kv| kv.lease == *id)
+            .map(|kv| kv.key)
+            .collect();
+        assert_eq!(
+            kv.leases().get(*id).unwrap().keys,
+            held,
+            "{ctx}: keys of lease {id}"
+        );
+    }
+}
+
 /// Every key at every readable revision agrees with the model.
 fn check_full_history(kv: &Kv, m: &Model, ctx: &str) {
+    check_leases(kv, m, ctx);
     for at in m.compacted.max(1)..=m.current {
         let all = RangeRequest {
             key: vec![0],
