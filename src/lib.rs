@@ -10,10 +10,12 @@
 //! | [`log`] | the durable Raft log + hard state in fjall, checksummed, group-committed fsync | `LogActor` |
 //! | [`mvcc`] | revisions, key generations, the tree index, Range/Put/DeleteRange/Txn/Compact | `StoreActor` |
 //! | [`watch`] | watch streams: synced/unsynced watchers fed by applied events and history | `WatchHub` |
+//! | [`lease`] | lease expiry: the leader-only `LeaseClock` (the lease table itself is in [`mvcc::lease`]) | `LeaseReaper` |
 //! | [`peer`] | Raft messages between members over a tonic stream per peer | `PeerLink` |
 //! | [`api`] | etcd's gRPC services: validation, proposals, read index, error texts | – |
 //! | [`cluster`] | the member table behind `MemberList` | – |
 //! | [`storage`] | the fjall database shared by log and store, keyspace names, checksums | – |
+//! | [`metrics`] | etcd's Prometheus metrics (served as `/metrics` by `api::http`) | – |
 //! | [`config`] | etcd-compatible flags and `ETCD_*` environment variables | – |
 //! | [`server`] | start-up: identity check, restore, actor system, gRPC servers | – |
 //! | [`pb`] | code generated from `proto/` | – |
@@ -24,6 +26,7 @@ pub mod config;
 pub mod lease;
 pub mod log;
 pub mod logging;
+pub mod metrics;
 pub mod mvcc;
 pub mod pb;
 pub mod peer;

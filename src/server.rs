@@ -314,6 +314,9 @@ async fn serve(
             .collect(),
     )
     .await;
+    // /metrics and /health over HTTP/1.1 on the same listeners as gRPC, like etcd.
+    let http = api::http::Http::new(api.clone(), hub.clone(), member_id);
+    let watch_fragment_limit_bytes = cfg.max_request_bytes + GRPC_OVERHEAD_BYTES;
     for addr in cfg.listen_client_addrs.clone() {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -322,6 +325,8 @@ async fn serve(
         let recipe = api::concurrency::Recipe::new(api.clone(), hub.clone());
         servers.spawn(
             tonic::transport::Server::builder()
+                .accept_http1(true)
+                .add_routes(http.routes())
                 .add_service(
                     pb::kv_server::KvServer::new(api::kv::KvService::new(api.clone()))
                         .max_decoding_message_size(max_decode),
@@ -333,7 +338,11 @@ async fn serve(
                     api::cluster::ClusterService::new(api.clone()),
                 ))
                 .add_service(pb::watch_server::WatchServer::new(
-                    api::watch::WatchService::new(api.clone(), hub.clone()),
+                    api::watch::WatchService::new(
+                        api.clone(),
+                        hub.clone(),
+                        watch_fragment_limit_bytes,
+                    ),
                 ))
                 .add_service(pb::lease_server::LeaseServer::new(
                     api::lease::LeaseService::new(api.clone()),

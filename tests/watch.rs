@@ -24,11 +24,7 @@ async fn rev(client: &mut Client) -> i64 {
 }
 
 async fn next(stream: &mut WatchStream) -> WatchResponse {
-    tokio::time::timeout(WAIT, stream.message())
-        .await
-        .expect("watch response within the deadline")
-        .expect("watch stream ok")
-        .expect("watch stream open")
+    common::next_watch_response(stream, WAIT).await
 }
 
 /// `(type, key, value, mod_revision)` of each event.
@@ -275,55 +271,112 @@ async fn many_watches_on_one_stream_filters_ids_and_cancel() {
     );
 }
 
-/// A client that drops its streams frees their watches: the member's watcher count (its
-/// debug log line "watch stream closed ... watchers=N streams=M") returns to zero.
+/// `--max-request-bytes` of the fragment test: small, so a modest history exceeds it.
+const SMALL_MAX_REQUEST_BYTES: u64 = 64 * 1024;
+/// The size etcd keeps a fragment below: `--max-request-bytes` plus its 512 KiB gRPC
+/// overhead (`Config.MaxRequestBytesWithOverhead`).
+const FRAGMENT_LIMIT_BYTES: usize = SMALL_MAX_REQUEST_BYTES as usize + 512 * 1024;
+
+/// The responses of one logical response: until one with `fragment = false`.
+async fn reassemble(stream: &mut WatchStream) -> Vec<WatchResponse> {
+    let mut parts = vec![next(stream).await];
+    while parts.last().unwrap().0.fragment {
+        parts.push(next(stream).await);
+    }
+    parts
+}
+
+/// etcd 3.4 `sendFragments`: a watch created with `fragment` gets a response at or above the
+/// limit as several responses, all but the last with `fragment = true`, each as full as fits;
+/// a watch without it gets the same events in one response.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropped_streams_free_their_watchers() {
+async fn fragment_splits_large_responses_and_the_client_reassembles_them() {
+    use prost::Message as _;
+    const KEYS: usize = 40;
     let opts = ClusterOpts {
-        log_level: "debug".into(),
+        max_request_bytes: Some(SMALL_MAX_REQUEST_BYTES),
         ..ClusterOpts::default()
     };
-    let c = Cluster::start(3, opts);
-    const STREAMS: usize = 20;
-    {
-        let mut client = c.member_client(0).await;
-        let mut streams = Vec::new();
-        for i in 0..STREAMS {
-            let mut s = client.watch(format!("k{i}"), None).await.unwrap();
-            s.watch("a", None).await.unwrap();
-            s.watch("b", Some(WatchOptions::new().with_prefix()))
-                .await
-                .unwrap();
-            for _ in 0..3 {
-                assert!(next(&mut s).await.created());
-            }
-            streams.push(s);
-        }
-    } // streams and client dropped: the connection closes
-    if c.kind != common::ServerKind::Ferrokv {
-        return; // the log line is ours
+    let c = Cluster::start(1, opts);
+    let mut client = c.client().await;
+    let value = "v".repeat(40 * 1024); // each put is below the request limit
+    let first = rev(&mut client).await + 1;
+    for i in 0..KEYS {
+        client
+            .put(format!("big/{i:02}"), value.clone(), None)
+            .await
+            .unwrap();
     }
-    let log = &c.members[0].log_path;
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let text = std::fs::read_to_string(log).unwrap();
-        let closed: Vec<&str> = text
-            .lines()
-            .filter(|l| l.contains("watch stream closed"))
-            .collect();
-        if closed.len() >= STREAMS {
-            let last = closed.last().unwrap();
+    let prefix = || WatchOptions::new().with_prefix().with_start_revision(first);
+    // History: 40 × 40 KiB ≈ 1.6 MiB, above the 576 KiB limit.
+    let mut whole = client.watch("big/", Some(prefix())).await.unwrap();
+    let mut parts = client
+        .watch("big/", Some(prefix().with_fragment()))
+        .await
+        .unwrap();
+    assert!(next(&mut whole).await.created());
+    assert!(next(&mut parts).await.created());
+    let one = next(&mut whole).await;
+    assert_eq!((one.events().len(), one.0.fragment), (KEYS, false));
+    let fragments = reassemble(&mut parts).await;
+    let expected: Vec<_> = (0..KEYS)
+        .map(|i| {
+            (
+                EventType::Put,
+                format!("big/{i:02}"),
+                value.clone(),
+                first + i as i64,
+            )
+        })
+        .collect();
+    let got: Vec<_> = fragments.iter().flat_map(events).collect();
+    assert_eq!(got, expected);
+    assert!(fragments.len() > 1);
+    for (i, f) in fragments.iter().enumerate() {
+        let bytes = f.0.encoded_len();
+        assert!(bytes < FRAGMENT_LIMIT_BYTES, "fragment {i}: {bytes} bytes");
+        if let Some(next) = fragments.get(i + 1) {
+            let room = FRAGMENT_LIMIT_BYTES - bytes;
+            let next_event = next.0.events[0].encoded_len();
             assert!(
-                last.contains("watchers=0") && last.contains("streams=0"),
-                "{last}"
+                next_event + 4 >= room,
+                "fragment {i} could hold one more event"
             );
-            break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {STREAMS} streams closed",
-            closed.len()
-        );
-        std::thread::sleep(Duration::from_millis(50)); // polling the log, not a sync stand-in
     }
+    // Live: one DeleteRange, one revision, 40 DELETE events each carrying a 40 KiB prev_kv.
+    let mut live = client
+        .watch(
+            "big/",
+            Some(
+                WatchOptions::new()
+                    .with_prefix()
+                    .with_prev_key()
+                    .with_fragment(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(next(&mut live).await.created());
+    let deleted = client
+        .delete(
+            "big/",
+            Some(etcd_client::DeleteOptions::new().with_prefix()),
+        )
+        .await
+        .unwrap();
+    let del_rev = deleted.header().unwrap().revision();
+    let fragments = reassemble(&mut live).await;
+    assert!(fragments.len() > 1, "{} responses", fragments.len());
+    let mut n = 0;
+    for f in &fragments {
+        assert_eq!(f.header().unwrap().revision(), del_rev);
+        for e in f.events() {
+            assert_eq!(e.event_type(), EventType::Delete);
+            assert_eq!(e.kv().unwrap().key_str().unwrap(), format!("big/{n:02}"));
+            assert_eq!(e.prev_kv().unwrap().value().len(), value.len());
+            n += 1;
+        }
+    }
+    assert_eq!(n, KEYS);
 }

@@ -102,6 +102,11 @@ impl LocalCluster {
         Ok(cluster)
     }
 
+    /// Process ids of the members, in member order (the same order as `endpoints`).
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
+    }
+
     fn log_path(&self, i: usize) -> PathBuf {
         self.dir.path().join(format!("m{i}.log"))
     }
@@ -148,6 +153,38 @@ impl LocalCluster {
             let _ = child.wait();
         }
         self.children.clear();
+    }
+}
+
+/// Index in `endpoints` of the member that is Raft leader, asked through Maintenance.Status
+/// (`leader` against each member's own `header.member_id`); polls until the members agree on
+/// a leader that is one of them, up to `timeout`.
+pub async fn leader_index(endpoints: &[String], timeout: Duration) -> Result<usize> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut ids = Vec::new();
+        let mut leaders = Vec::new();
+        for ep in endpoints {
+            let status = match crate::load::connect(std::slice::from_ref(ep), Some(timeout)).await {
+                Ok(mut c) => c.status().await.ok(),
+                Err(_) => None,
+            };
+            ids.push(
+                status
+                    .as_ref()
+                    .and_then(|s| s.header())
+                    .map(|h| h.member_id()),
+            );
+            leaders.push(status.map(|s| s.leader()));
+        }
+        let agreed = leaders[0].filter(|&l| l != 0 && leaders.iter().all(|x| *x == Some(l)));
+        if let Some(i) = agreed.and_then(|l| ids.iter().position(|id| *id == Some(l))) {
+            return Ok(i);
+        }
+        if Instant::now() > deadline {
+            bail!("no agreed leader among {endpoints:?} after {timeout:?} (leaders {leaders:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -47,6 +47,27 @@ impl LevelResult {
     }
 }
 
+/// An empty latency histogram: 1 µs to 60 s, 3 significant digits (the unit is the caller's).
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Opens one gRPC connection (its own channel) balanced over `endpoints`. `request_timeout`
+/// bounds each unary call; streaming clients (Watch, LeaseKeepAlive) pass `None` so a
+/// long-lived stream is never cut by it.
+pub async fn connect(
+    endpoints: &[String],
+    request_timeout: Option<Duration>,
+) -> Result<etcd_client::Client> {
+    let mut opts = etcd_client::ConnectOptions::new().with_connect_timeout(Duration::from_secs(2));
+    if let Some(t) = request_timeout {
+        opts = opts.with_timeout(t);
+    }
+    etcd_client::Client::connect(endpoints, Some(opts))
+        .await
+        .with_context(|| format!("connect {endpoints:?}"))
+}
+
 /// Opens `connections` gRPC connections to `endpoints` (each `Client::connect` is its own
 /// channel); clients are then spread over them round-robin.
 pub async fn connect_all(
@@ -55,14 +76,7 @@ pub async fn connect_all(
 ) -> Result<Vec<etcd_client::Client>> {
     let mut out = Vec::new();
     for _ in 0..connections.max(1) {
-        let opts = etcd_client::ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(2))
-            .with_timeout(Duration::from_secs(10));
-        out.push(
-            etcd_client::Client::connect(endpoints, Some(opts))
-                .await
-                .with_context(|| format!("connect {endpoints:?}"))?,
-        );
+        out.push(connect(endpoints, Some(Duration::from_secs(10))).await?);
     }
     Ok(out)
 }
@@ -107,7 +121,7 @@ pub async fn run_level(
         let (claimed, done, errors) = (claimed.clone(), done.clone(), errors.clone());
         let progress = progress.clone();
         tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+            let mut hist = latency_histogram();
             let mut value = vec![0u8; value_bytes];
             loop {
                 match budget {
@@ -161,7 +175,7 @@ pub async fn run_level(
     } else {
         None
     };
-    let mut latency_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut latency_us = latency_histogram();
     for t in tasks {
         latency_us.add(t.await?)?;
     }

@@ -1032,6 +1032,8 @@ impl Cluster {
                 Some(internal_request::Request::Txn(r)) => KvRequest::Txn(r),
                 Some(internal_request::Request::Compaction(r)) => KvRequest::Compaction(r),
                 Some(internal_request::Request::Range(r)) => KvRequest::Range(r),
+                Some(internal_request::Request::LeaseGrant(r)) => KvRequest::LeaseGrant(r),
+                Some(internal_request::Request::LeaseRevoke(r)) => KvRequest::LeaseRevoke(r),
                 Some(internal_request::Request::MemberAttributes(_)) | None => {
                     return violated(
                         "workload",
@@ -1126,6 +1128,8 @@ fn response_revision(response: &Response) -> i64 {
         Response::DeleteRange(r) => &r.header,
         Response::Txn(r) => &r.header,
         Response::Compaction(r) => &r.header,
+        Response::LeaseGrant(r) => &r.header,
+        Response::LeaseRevoke(r) => &r.header,
     };
     header.as_ref().map_or(0, |h| h.revision)
 }

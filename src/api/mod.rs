@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod concurrency;
 pub mod election;
 pub mod error;
+pub mod http;
 pub mod kv;
 pub mod lease;
 pub mod lock;

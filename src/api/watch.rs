@@ -3,8 +3,10 @@
 //!
 //! Each stream gets an id and an outgoing queue at the `WatchHub`; a task forwards the
 //! client's create / cancel / progress requests to the hub and closes the stream at the hub
-//! when the client ends it or goes away. The outgoing side takes the hub's responses and
-//! fills in the full response header (cluster id, member id, raft term).
+//! when the client ends it or goes away. The outgoing side takes the hub's responses, fills
+//! in the full response header (cluster id, member id, raft term) and, for watches created
+//! with `fragment`, splits a response at or above the size limit into fragments
+//! ([`crate::watch::fragment`]).
 
 use super::{Api, error};
 use crate::pb::etcdserverpb::{
@@ -13,6 +15,7 @@ use crate::pb::etcdserverpb::{
 use crate::watch::actor::{
     CancelWatch, CloseStream, CreateWatch, OpenStream, RequestProgress, StreamSink, WatchHub,
 };
+use crate::watch::fragment;
 use actix::Addr;
 use futures::{Stream, StreamExt as _};
 use std::pin::Pin;
@@ -25,12 +28,18 @@ use tonic::{Request, Response, Status, Streaming};
 pub struct WatchService {
     api: Api,
     hub: Addr<WatchHub>,
+    fragment_limit_bytes: usize,
 }
 
 impl WatchService {
-    /// Serves Watch through `hub`, headers from `api`.
-    pub fn new(api: Api, hub: Addr<WatchHub>) -> Self {
-        Self { api, hub }
+    /// Serves Watch through `hub`, headers from `api`. A fragmenting watch gets responses
+    /// below `fragment_limit_bytes` (etcd: `--max-request-bytes` + 512 KiB gRPC overhead).
+    pub fn new(api: Api, hub: Addr<WatchHub>, fragment_limit_bytes: usize) -> Self {
+        Self {
+            api,
+            hub,
+            fragment_limit_bytes,
+        }
     }
 }
 
@@ -72,11 +81,18 @@ impl Watch for WatchService {
             hub.do_send(CloseStream(stream));
         });
         let api = self.api.clone();
-        let out = UnboundedReceiverStream::new(rx).map(move |mut response| {
+        let limit = self.fragment_limit_bytes;
+        let out = UnboundedReceiverStream::new(rx).flat_map(move |out| {
             queued.fetch_sub(1, Ordering::AcqRel);
+            let mut response = out.response;
             let revision = response.header.map_or(0, |h| h.revision);
             response.header = Some(api.header(revision));
-            Ok(response)
+            let parts = if out.fragment {
+                fragment::split(response, limit)
+            } else {
+                vec![response]
+            };
+            futures::stream::iter(parts.into_iter().map(Ok))
         });
         Ok(Response::new(Box::pin(out)))
     }

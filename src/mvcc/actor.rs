@@ -2,7 +2,7 @@
 //! reads.
 //!
 //! It runs on an arbiter of its own so applying (fjall writes) never stalls the `RaftActor`.
-//! The gRPC call that proposed an entry waits on a [`Waiter`] registered here under the
+//! The gRPC call that proposed an entry waits on a oneshot waiter registered here under the
 //! entry's request id; the member that applies the entry with that id answers it. Reads that
 //! need a read index wait here until `applied_index` reaches it (Raft thesis §6.4).
 

@@ -28,11 +28,21 @@ pub const PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// Default responses a stream may have queued before it counts as full.
 pub const STREAM_QUEUE_MAX: usize = 1024;
 
+/// One response queued on a stream.
+#[derive(Debug)]
+pub struct Outbound {
+    /// The response (header holds only the revision; the gRPC layer fills the rest).
+    pub response: WatchResponse,
+    /// Its watch asked for fragments: the gRPC layer splits it if it is too large
+    /// ([`super::fragment::split`]).
+    pub fragment: bool,
+}
+
 /// The sending half of one stream: responses, and the count of those not yet taken by the
 /// gRPC layer (it decrements on each take).
 pub struct StreamSink {
-    /// Responses to the client (header holds only the revision).
-    pub tx: UnboundedSender<WatchResponse>,
+    /// Responses to the client.
+    pub tx: UnboundedSender<Outbound>,
     /// Responses queued and not yet taken.
     pub queued: Arc<AtomicUsize>,
 }
@@ -72,18 +82,32 @@ impl WatchHub {
 
     /// Queues a control response; a stream whose client is gone is closed.
     fn send(&mut self, stream: StreamId, response: WatchResponse) {
+        self.queue(
+            stream,
+            Outbound {
+                response,
+                fragment: false,
+            },
+        );
+    }
+
+    fn queue(&mut self, stream: StreamId, out: Outbound) {
         let Some(sink) = self.sinks.get(&stream) else {
             return;
         };
         sink.queued.fetch_add(1, Ordering::AcqRel);
-        if sink.tx.send(response).is_err() {
+        if sink.tx.send(out).is_err() {
             self.close(stream);
         }
     }
 
     fn deliver(&mut self, d: Delivery) {
         if self.has_room(d.stream) {
-            self.send(d.stream, d.response);
+            let out = Outbound {
+                response: d.response,
+                fragment: d.fragment,
+            };
+            self.queue(d.stream, out);
         } else if self.sinks.contains_key(&d.stream) {
             tracing::debug!(
                 stream = d.stream,
@@ -267,16 +291,29 @@ impl Handler<HistoryFetched> for WatchHub {
     }
 }
 
-/// Number of watchers over all streams (for tests and metrics).
+/// How many watchers and streams are open (etcd's gauges `etcd_debugging_mvcc_watcher_total`
+/// and `etcd_debugging_mvcc_watch_stream_total`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatchCounts {
+    /// Watchers over all streams.
+    pub watchers: usize,
+    /// Open gRPC Watch streams.
+    pub streams: usize,
+}
+
+/// Ask for the [`WatchCounts`] (for metrics and tests).
 #[derive(Message)]
-#[rtype(result = "usize")]
-pub struct WatcherCount;
+#[rtype(result = "WatchCounts")]
+pub struct GetWatchCounts;
 
-impl Handler<WatcherCount> for WatchHub {
-    type Result = usize;
+impl Handler<GetWatchCounts> for WatchHub {
+    type Result = MessageResult<GetWatchCounts>;
 
-    fn handle(&mut self, _: WatcherCount, _: &mut Context<Self>) -> usize {
-        self.hub.watcher_count()
+    fn handle(&mut self, _: GetWatchCounts, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(WatchCounts {
+            watchers: self.hub.watcher_count(),
+            streams: self.hub.stream_count(),
+        })
     }
 }
 
@@ -310,16 +347,13 @@ mod tests {
         }
     }
 
-    async fn recv(
-        rx: &mut UnboundedReceiver<WatchResponse>,
-        queued: &AtomicUsize,
-    ) -> WatchResponse {
+    async fn recv(rx: &mut UnboundedReceiver<Outbound>, queued: &AtomicUsize) -> WatchResponse {
         let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("a response within 10 s")
             .expect("stream open");
         queued.fetch_sub(1, Ordering::AcqRel);
-        r
+        r.response
     }
 
     /// A stream that does not read is parked (apply never waits for it) and, once it reads,
@@ -373,6 +407,9 @@ mod tests {
         assert_eq!(live.events[0].kv.as_ref().unwrap().mod_revision, 22);
         drop(rx);
         hub.send(CloseStream(stream)).await.unwrap();
-        assert_eq!(hub.send(WatcherCount).await.unwrap(), 0);
+        assert_eq!(
+            hub.send(GetWatchCounts).await.unwrap(),
+            WatchCounts::default()
+        );
     }
 }

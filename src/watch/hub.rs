@@ -41,6 +41,9 @@ pub const DUPLICATE_WATCH_ID: &str = "mvcc: duplicate watch ID provided on the W
 pub const EMPTY_WATCHER_RANGE: &str = "mvcc: watcher range is empty";
 /// The watch id etcd answers a failed create with (clientv3 `InvalidWatchID`).
 pub const INVALID_WATCH_ID: i64 = -1;
+/// Most store revisions one history response covers (etcd `watchBatchMaxRevs`): a watcher
+/// further behind gets its history in several responses, fetching again after each.
+pub const HISTORY_BATCH_REVISIONS_MAX: usize = 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SyncState {
@@ -62,6 +65,8 @@ pub struct Delivery {
     /// If the stream cannot take it, the watcher goes back to unsynced at this revision
     /// ([`Hub::park`]).
     pub resume_rev: i64,
+    /// The watcher asked for large responses in fragments ([`super::fragment`]).
+    pub fragment: bool,
 }
 
 /// A request for the history of one watcher: every event of its range with revision in
@@ -114,6 +119,8 @@ struct Entry {
 #[derive(Debug)]
 pub struct Hub {
     current_revision: i64,
+    /// Most revisions one history response covers.
+    history_batch_revisions_max: usize,
     /// Stream → next automatic watch id (etcd `watchStream.nextID`).
     streams: BTreeMap<StreamId, i64>,
     watchers: BTreeMap<(StreamId, i64), Entry>,
@@ -131,9 +138,17 @@ impl Hub {
     pub fn new(current_revision: i64) -> Self {
         Hub {
             current_revision,
+            history_batch_revisions_max: HISTORY_BATCH_REVISIONS_MAX,
             streams: BTreeMap::new(),
             watchers: BTreeMap::new(),
         }
+    }
+
+    /// The same hub with history responses of at most `revisions_max` (≥ 1) revisions
+    /// instead of [`HISTORY_BATCH_REVISIONS_MAX`] (tests use small batches).
+    pub fn with_history_batch_revisions_max(mut self, revisions_max: usize) -> Self {
+        self.history_batch_revisions_max = revisions_max.max(1);
+        self
     }
 
     /// The last store revision seen applied.
@@ -286,6 +301,7 @@ impl Hub {
                         ..Default::default()
                     },
                     resume_rev,
+                    fragment: e.watcher.fragment,
                 });
             }
         }
@@ -311,6 +327,7 @@ impl Hub {
                         ..Default::default()
                     },
                     resume_rev: e.watcher.next_rev,
+                    fragment: false,
                 });
             }
         }
@@ -383,27 +400,36 @@ impl Hub {
                         ..Default::default()
                     },
                     resume_rev: 0,
+                    fragment: false,
                 })
             }
             History::Events { revision, events } => {
                 // The store never runs ahead of the live events the hub saw (FIFO mailbox).
                 self.current_revision = self.current_revision.max(revision);
                 let resume_rev = e.watcher.next_rev;
+                let range = e.watcher.range();
                 let wanted: Vec<Event> = events
                     .into_iter()
                     .filter(|ev| {
-                        ev.kv
-                            .as_ref()
-                            .is_some_and(|kv| kv.mod_revision >= resume_rev)
+                        ev.kv.as_ref().is_some_and(|kv| {
+                            kv.mod_revision >= resume_rev && range.contains(&kv.key)
+                        })
                     })
                     .collect();
-                let selected = e.watcher.select(&wanted);
-                e.watcher.next_rev = revision + 1;
-                e.state = if revision == self.current_revision {
-                    SyncState::Synced
+                let (batch, more_rev) = first_revisions(wanted, self.history_batch_revisions_max);
+                let selected = e.watcher.select(&batch);
+                if let Some(more_rev) = more_rev {
+                    // Stays unsynced; the next fetch starts at the first revision left out.
+                    e.watcher.next_rev = more_rev;
+                    e.state = SyncState::Unsynced;
                 } else {
-                    SyncState::Unsynced
-                };
+                    e.watcher.next_rev = revision + 1;
+                    e.state = if revision == self.current_revision {
+                        SyncState::Synced
+                    } else {
+                        SyncState::Unsynced
+                    };
+                }
                 (!selected.is_empty()).then(|| Delivery {
                     stream,
                     watch_id,
@@ -414,10 +440,32 @@ impl Hub {
                         ..Default::default()
                     },
                     resume_rev,
+                    fragment: e.watcher.fragment,
                 })
             }
         }
     }
+}
+
+/// Splits revision-ordered `events` after their first `revisions_max` distinct revisions:
+/// the events kept, and the revision of the first one left out (etcd `eventBatch.add`, which
+/// counts the revisions of a watcher's range before its NOPUT / NODELETE filters).
+fn first_revisions(mut events: Vec<Event>, revisions_max: usize) -> (Vec<Event>, Option<i64>) {
+    let rev = |e: &Event| e.kv.as_ref().map_or(0, |kv| kv.mod_revision);
+    let mut revisions = 0;
+    let mut last = None;
+    for (i, e) in events.iter().enumerate() {
+        if last != Some(rev(e)) {
+            revisions += 1;
+            last = Some(rev(e));
+            if revisions > revisions_max {
+                let more_rev = rev(e);
+                events.truncate(i);
+                return (events, Some(more_rev));
+            }
+        }
+    }
+    (events, None)
 }
 
 #[cfg(test)]
@@ -590,6 +638,58 @@ mod tests {
         assert_eq!(revs(&d), vec![5]);
         let live = hub.apply(6, &[put("a", 6, None)]);
         assert_eq!(revs(&live[0]), vec![6], "synced now");
+    }
+
+    #[test]
+    fn history_comes_in_batches_of_at_most_1000_revisions() {
+        let n = HISTORY_BATCH_REVISIONS_MAX as i64 + 10;
+        let mut hub = Hub::new(n + 1);
+        hub.open_stream(1);
+        let mut req = create("a", "", 2);
+        req.filters = vec![FilterType::Noput as i32];
+        hub.create(1, &req);
+        // Revisions 2..=n+1 put "a"; one more key out of range at each of the first ten.
+        let history: Vec<Event> = (2..=n + 1)
+            .flat_map(|r| {
+                let mut evs = vec![if r == n + 1 {
+                    del("a", r)
+                } else {
+                    put("a", r, None)
+                }];
+                if r < 12 {
+                    evs.push(put("b", r, None));
+                }
+                evs
+            })
+            .collect();
+        let f = hub.fetches(|_| true);
+        let events = History::Events {
+            revision: n + 1,
+            events: history.clone(),
+        };
+        // NOPUT filters every event of the first batch, yet its revisions count (etcd).
+        assert_eq!(hub.history(1, 0, events), None);
+        let f2 = hub.fetches(|_| true);
+        assert_eq!(
+            (f[0].from_rev, f2[0].from_rev),
+            (2, 2 + HISTORY_BATCH_REVISIONS_MAX as i64)
+        );
+        let rest = history
+            .into_iter()
+            .filter(|e| e.kv.as_ref().unwrap().mod_revision >= f2[0].from_rev)
+            .collect();
+        let d = hub
+            .history(
+                1,
+                0,
+                History::Events {
+                    revision: n + 1,
+                    events: rest,
+                },
+            )
+            .unwrap();
+        assert_eq!(revs(&d), vec![n + 1], "the delete, last");
+        assert!(hub.fetches(|_| true).is_empty(), "synced");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | [`watcher`] | one watch: its key range, filters, `prev_kv` choice and the next revision it expects |
 //! | [`hub`] | [`Hub`], the pure core: watchers classified synced / unsynced, events turned into per-watcher responses |
+//! | [`fragment`] | splitting a response above the size limit into fragments (`WatchCreateRequest.fragment`) |
 //! | [`actor`] | `WatchHub`, the actor that owns a [`Hub`], the per-stream queues, and asks the `StoreActor` for history |
 //!
 //! The core has no actix, tokio or clock in scope, so every rule (the seam between history
@@ -11,6 +12,7 @@
 //! `docs/watch.md` for how an event travels from apply to a client.
 
 pub mod actor;
+pub mod fragment;
 pub mod hub;
 pub mod watcher;
 

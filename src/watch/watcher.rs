@@ -28,6 +28,9 @@ pub struct Watcher {
     pub next_rev: i64,
     /// Send periodic empty responses while idle (etcd `WatchCreateRequest.progress_notify`).
     pub progress_notify: bool,
+    /// Split responses above the size limit into fragments (etcd
+    /// `WatchCreateRequest.fragment`; see [`super::fragment`]).
+    pub fragment: bool,
 }
 
 impl Watcher {
@@ -43,6 +46,7 @@ impl Watcher {
             no_delete: has(FilterType::Nodelete),
             next_rev,
             progress_notify: req.progress_notify,
+            fragment: req.fragment,
         }
     }
 

@@ -661,3 +661,16 @@ pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool)
         std::thread::sleep(Duration::from_millis(50)); // poll interval
     }
 }
+
+/// The next response of an `etcd-client` watch stream, panicking if none arrives within
+/// `timeout` or the stream fails or ends.
+pub async fn next_watch_response(
+    stream: &mut etcd_client::WatchStream,
+    timeout: Duration,
+) -> etcd_client::WatchResponse {
+    tokio::time::timeout(timeout, stream.message())
+        .await
+        .expect("watch response within the deadline")
+        .expect("watch stream ok")
+        .expect("watch stream open")
+}

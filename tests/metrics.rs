@@ -1,0 +1,139 @@
+//! etcd's HTTP endpoints on the client URL, next to gRPC: `GET /metrics` (Prometheus text,
+//! etcd's metric names) and `GET /health`. Passes against real etcd 3.4 too
+//! (`FERROKV_TEST_SERVER=etcd`).
+
+mod common;
+
+use common::{Cluster, ClusterOpts};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Status, `Content-Type` and body of `GET <endpoint><path>`.
+fn get(endpoint: &str, path: &str) -> (u16, String, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut resp = agent
+        .get(format!("{endpoint}{path}"))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {endpoint}{path}: {e}"));
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map_or(String::new(), |v| v.to_str().unwrap().to_string());
+    let body = resp.body_mut().read_to_string().expect("UTF-8 body");
+    (resp.status().as_u16(), content_type, body)
+}
+
+/// The value of sample `name` (with its labels, if any, as written) in an exposition.
+fn sample(exposition: &str, name: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let (n, v) = line.rsplit_once(' ')?;
+        if n == name { v.parse().ok() } else { None }
+    })
+}
+
+#[track_caller]
+fn metric(endpoint: &str, name: &str) -> f64 {
+    let (_, _, text) = get(endpoint, "/metrics");
+    sample(&text, name).unwrap_or_else(|| panic!("no {name} on {endpoint}:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_health_are_served_on_the_client_port_beside_grpc() {
+    let mut c = Cluster::start(3, ClusterOpts::default());
+    let leader = c.wait_leader(WAIT);
+    // gRPC on the same port: etcdctl and the etcd-client crate.
+    c.ctl_ok(&["put", "k", "v"]);
+    let mut client = c.client().await;
+    let revision = client
+        .get("k", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    for i in 0..3 {
+        let ep = c.endpoint(i);
+        let (status, content_type, body) = get(&ep, "/health");
+        assert_eq!(
+            (status, body.trim()),
+            (200, r#"{"health":"true"}"#),
+            "member {i}"
+        );
+        assert_eq!(content_type, "text/plain; charset=utf-8");
+        let (status, content_type, text) = get(&ep, "/metrics");
+        assert_eq!(status, 200);
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "{content_type}"
+        );
+        for (name, kind, help) in [
+            (
+                "etcd_debugging_mvcc_watcher_total",
+                "gauge",
+                "Total number of watchers.",
+            ),
+            (
+                "etcd_debugging_mvcc_watch_stream_total",
+                "gauge",
+                "Total number of watch streams.",
+            ),
+            (
+                "etcd_server_has_leader",
+                "gauge",
+                "Whether or not a leader exists. 1 is existence, 0 is not.",
+            ),
+            (
+                "etcd_server_is_leader",
+                "gauge",
+                "Whether or not this member is a leader. 1 if is, 0 otherwise.",
+            ),
+            (
+                "etcd_mvcc_db_total_size_in_bytes",
+                "gauge",
+                "Total size of the underlying database physically allocated in bytes.",
+            ),
+            (
+                "etcd_server_proposals_committed_total",
+                "gauge",
+                "The total number of consensus proposals committed.",
+            ),
+        ] {
+            assert!(text.contains(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n")));
+        }
+        assert_eq!(sample(&text, "etcd_server_has_leader"), Some(1.0));
+        let is_leader = if i == leader { 1.0 } else { 0.0 };
+        assert_eq!(
+            sample(&text, "etcd_server_is_leader"),
+            Some(is_leader),
+            "member {i}"
+        );
+        assert!(sample(&text, "etcd_server_proposals_committed_total").unwrap() >= 1.0);
+        assert!(sample(&text, "etcd_mvcc_db_total_size_in_bytes").unwrap() > 0.0);
+        let member_id = c.status(i).unwrap().member_id;
+        let id_sample = format!("etcd_server_id{{server_id=\"{member_id:x}\"}}");
+        assert_eq!(sample(&text, &id_sample), Some(1.0), "{text}");
+        // Every member applies the put; its store revision gauge gets there.
+        common::wait_until(WAIT, "current revision gauge", || {
+            metric(&ep, "etcd_debugging_mvcc_current_revision") == revision as f64
+        });
+    }
+    // Without a quorum the survivor loses its leader: unhealthy, 503.
+    let survivor = (leader + 1) % 3;
+    for i in 0..3 {
+        if i != survivor {
+            c.kill(i);
+        }
+    }
+    let ep = c.endpoint(survivor);
+    common::wait_until(WAIT, "has_leader 0 on the survivor", || {
+        metric(&ep, "etcd_server_has_leader") == 0.0
+    });
+    let (status, _, body) = get(&ep, "/health");
+    assert_eq!((status, body.trim()), (503, r#"{"health":"false"}"#));
+    assert!(metric(&ep, "etcd_server_health_failures") >= 1.0);
+}
