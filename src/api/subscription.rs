@@ -10,7 +10,7 @@
 use super::error;
 use crate::pb::etcdserverpb::{WatchCreateRequest, WatchResponse};
 use crate::watch::StreamId;
-use crate::watch::actor::{CloseStream, CreateWatch, OpenStream, StreamSink, WatchHub};
+use crate::watch::actor::{CloseStream, CreateWatch, OpenStream, Outbound, StreamSink, WatchHub};
 use actix::Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +23,7 @@ use tonic::Status;
 pub struct Subscription {
     hub: Addr<WatchHub>,
     stream: StreamId,
-    responses: UnboundedReceiver<WatchResponse>,
+    responses: UnboundedReceiver<Outbound>,
     /// Responses the hub queued and [`Subscription::next`] has not taken (the hub parks the
     /// watch while this is at its limit).
     queued: Arc<AtomicUsize>,
@@ -62,7 +62,8 @@ impl Subscription {
     /// went away.
     pub async fn next(&mut self) -> Option<WatchResponse> {
         loop {
-            let response = self.responses.recv().await?;
+            // Never fragmented: the request does not ask for it.
+            let response = self.responses.recv().await?.response;
             self.queued.fetch_sub(1, Ordering::AcqRel);
             if response.created && !response.canceled && response.events.is_empty() {
                 continue;
@@ -84,7 +85,7 @@ mod tests {
     use crate::cluster::Members;
     use crate::mvcc::Kv;
     use crate::mvcc::actor::StoreActor;
-    use crate::watch::actor::WatcherCount;
+    use crate::watch::actor::GetWatchCounts;
     use actix::Actor as _;
 
     /// Dropping a subscription (a handler whose client went away) frees its watch at the hub.
@@ -100,8 +101,10 @@ mod tests {
             ..Default::default()
         };
         let subscription = Subscription::open(&hub, request).await.unwrap();
-        assert_eq!(hub.send(WatcherCount).await.unwrap(), 1);
+        let counts = hub.send(GetWatchCounts).await.unwrap();
+        assert_eq!((counts.watchers, counts.streams), (1, 1));
         drop(subscription);
-        assert_eq!(hub.send(WatcherCount).await.unwrap(), 0);
+        let counts = hub.send(GetWatchCounts).await.unwrap();
+        assert_eq!((counts.watchers, counts.streams), (0, 0));
     }
 }
