@@ -18,6 +18,8 @@
 //! which the cluster must elect a leader, commit a final write and converge within a bound.
 //! Invariants run after every event in both phases.
 
+mod watches;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
@@ -36,11 +38,12 @@ use rand_chacha::ChaCha8Rng;
 use crate::clock::{EventQueue, Tick};
 use crate::disk::Disk;
 use crate::invariants::{
-    Applied, Check, Final, InvariantSet, NodeState, Persisted, Restarted, ServedRead, Violation,
-    violated,
+    Applied, Check, Final, HistoryRead, InvariantSet, NodeState, Persisted, Restarted, ServedRead,
+    Violation, violated,
 };
 use crate::network::{Network, NetworkProfile};
 use crate::trace::Trace;
+use crate::watch::{WatchClients, WatchStats};
 use crate::workload::Workload;
 
 /// How to run one seed.
@@ -73,6 +76,9 @@ pub enum Sabotage {
     /// The disk acknowledges an fsync but a crash loses the last durable entry (a disk cache
     /// that lies), so a node can forget an entry it acknowledged.
     LyingFsync,
+    /// A node's watch layer drops one event of one live delivery (the first from tick 200
+    /// on), leaving a gap in that watcher's stream.
+    WatchSkip,
 }
 
 impl Options {
@@ -132,6 +138,8 @@ pub struct RunStats {
     pub reads: u64,
     /// Leadership transfers requested.
     pub transfers: u64,
+    /// What the watch clients did and received.
+    pub watch: WatchStats,
     /// Hash of the whole trace; equal for two runs of one seed.
     pub trace_hash: u64,
 }
@@ -202,9 +210,21 @@ enum Phase {
 #[derive(Debug)]
 enum Event {
     Deliver(Message),
-    PersistDone { node: NodeId, write_id: u64 },
+    PersistDone {
+        node: NodeId,
+        write_id: u64,
+    },
     Restart(NodeId),
     Heal,
+    /// A late history answer for a watcher of `node` (in `incarnation`).
+    History {
+        node: NodeId,
+        incarnation: u64,
+        stream: ferrokv::watch::StreamId,
+        watch_id: i64,
+        history: ferrokv::watch::History,
+        read: HistoryRead,
+    },
 }
 
 /// The MVCC store of a running node. Field order matters: `kv` drops before `db`.
@@ -226,6 +246,8 @@ struct Node {
     incarnation: u64,
     /// Role last observed, to trace changes.
     role: Role,
+    /// The watch hub and streams of this incarnation (`None` while down).
+    watch: Option<watches::NodeWatch>,
 }
 
 impl Node {
@@ -273,6 +295,10 @@ struct Cluster {
     check_quorum: bool,
     invariants: InvariantSet,
     trace: Trace,
+    watch_clients: WatchClients,
+    phase: Phase,
+    /// `Sabotage::WatchSkip` did its damage.
+    watch_skipped: bool,
 }
 
 impl Cluster {
@@ -305,6 +331,7 @@ impl Cluster {
         };
         let pre_vote = root.random_bool(0.8);
         let check_quorum = root.random_bool(0.8);
+        let watch_clients = WatchClients::new(ChaCha8Rng::seed_from_u64(root.next_u64()));
         let ids: Vec<NodeId> = (1..=node_count as NodeId).collect();
         let nodes = ids
             .iter()
@@ -320,6 +347,7 @@ impl Cluster {
                 in_flight: None,
                 incarnation: 0,
                 role: Role::Follower,
+                watch: None,
             })
             .collect();
         Cluster {
@@ -336,6 +364,9 @@ impl Cluster {
             check_quorum,
             invariants: InvariantSet::default(),
             trace: Trace::new(options.verbose),
+            watch_clients,
+            phase: Phase::Safety,
+            watch_skipped: false,
         }
     }
 
@@ -356,6 +387,7 @@ impl Cluster {
             acks: self.workload.stats.acked,
             reads: self.workload.stats.reads_served,
             transfers: self.plan.transfers,
+            watch: self.watch_clients.stats,
             trace_hash: self.trace.hash(),
         }
     }
@@ -391,6 +423,7 @@ impl Cluster {
             self.inject_faults()?;
             self.client_request()?;
         }
+        self.watch_tick(phase)?;
         for i in 0..self.nodes.len() {
             if let Some(raw) = self.nodes[i].raw.as_mut() {
                 raw.tick();
@@ -426,6 +459,7 @@ impl Cluster {
         ));
         self.network.heal();
         self.network.set_faults(false);
+        self.phase = Phase::Liveness;
         self.plan.partition_active = false;
         for i in 0..self.nodes.len() {
             if !self.nodes[i].running() {
@@ -446,7 +480,8 @@ impl Cluster {
                 };
                 self.trace
                     .line(format_args!("t={} converged; final checks", self.now));
-                return self.invariants.on_final(&f);
+                self.invariants.on_final(&f)?;
+                return self.watch_final();
             }
             if self.now >= deadline {
                 return violated(
@@ -515,6 +550,9 @@ impl Cluster {
                 return Ok(None);
             }
         }
+        if !self.watch_settled() {
+            return Ok(None);
+        }
         let mut key_spaces = std::collections::BTreeMap::new();
         for node in &self.nodes {
             let store = node.store.as_ref().expect("checked running above");
@@ -563,6 +601,7 @@ impl Cluster {
                 _ => out.push_str(&format!("[n{} down] ", node.id)),
             }
         }
+        out.push_str(&self.watch_describe());
         out
     }
 
@@ -660,10 +699,15 @@ impl Cluster {
     }
 
     fn random_running_node(&mut self) -> usize {
-        let up: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].running())
-            .collect();
+        let up = self.running_nodes();
         up[self.plan.rng.random_range(0..up.len())]
+    }
+
+    /// Indexes of the running nodes (never empty: a majority is always up).
+    fn running_nodes(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].running())
+            .collect()
     }
 
     /// A linearizable Range of one key on node `i`, as the API's `ReadIndex` path does.
@@ -783,6 +827,7 @@ impl Cluster {
             kv_applied_index: kv.applied_index(),
             kv_revision: kv.current_revision(),
         };
+        node.watch = Some(watches::NodeWatch::new(kv.current_revision()));
         node.store = Some(Store { kv, _db: db });
         node.raw = Some(raw);
         node.incarnation += 1;
@@ -813,6 +858,7 @@ impl Cluster {
         self.invariants.on_crash(node.id);
         self.trace
             .line(format_args!("t={} n{} crash", self.now, node.id));
+        self.watch_crash(i);
     }
 
     // ---- events -----------------------------------------------------------------------------
@@ -834,6 +880,14 @@ impl Cluster {
                 self.trace.line(format_args!("t={} heal", self.now));
                 Ok(())
             }
+            Event::History {
+                node,
+                incarnation,
+                stream,
+                watch_id,
+                history,
+                read,
+            } => self.watch_late_history(node, incarnation, stream, watch_id, history, read),
         }
     }
 
@@ -1014,6 +1068,7 @@ impl Cluster {
         }
         let revision_before = kv.current_revision();
         let mut answer = None;
+        let mut watch_events = Vec::new();
         if entry.data.is_empty() {
             kv.mark_applied(entry.index)
                 .map_err(|e| storage_violation(id, &e))?;
@@ -1042,7 +1097,10 @@ impl Cluster {
                 }
             };
             let result = match kv.apply(entry.index, &op) {
-                Ok(Some(outcome)) => Ok(response_revision(&outcome.response)),
+                Ok(Some(outcome)) => {
+                    watch_events = outcome.events;
+                    Ok(response_revision(&outcome.response))
+                }
                 Ok(None) => {
                     return violated(
                         "state machine safety (Raft §5.4.3)",
@@ -1068,6 +1126,10 @@ impl Cluster {
             "t={} n{id} apply {}/{} rev={revision_after}",
             self.now, entry.term, entry.index
         ));
+        // As the StoreActor: the events go to the watch hub before the proposer's answer.
+        if !watch_events.is_empty() {
+            self.watch_applied(i, revision_after, watch_events)?;
+        }
         if let Some((request_id, result)) = answer
             && let Some(ack) =
                 self.workload

@@ -15,6 +15,7 @@
 //! | [`disk`] | durable vs in-flight writes; a crash loses the in-flight write |
 //! | [`cluster`] | the nodes, the `Ready` loop, crash/restart, the two phases |
 //! | [`workload`] | clients proposing Put/DeleteRange/Txn, acknowledgements |
+//! | [`watch`] | watch clients: create / cancel / resume watches, stop reading streams |
 //! | [`oracle`] | a naive model of etcd's KV semantics to compare the final state against |
 //! | [`invariants`] | one file per safety property, checked after every event |
 //!
@@ -27,6 +28,7 @@ pub mod invariants;
 pub mod network;
 pub mod oracle;
 pub mod trace;
+pub mod watch;
 pub mod workload;
 
 pub use cluster::{Failure, Options, RunStats, Sabotage, run_seed};

@@ -38,7 +38,7 @@ struct Cli {
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
     /// Deliberately break the node driver to check that the invariants catch it:
-    /// `send-before-persist` or `lying-fsync`.
+    /// `send-before-persist`, `lying-fsync` or `watch-skip`.
     #[arg(long, value_parser = parse_sabotage)]
     sabotage: Option<simulation::Sabotage>,
     /// Run every seed even after a failure; list the failures at the end.
@@ -116,7 +116,9 @@ fn main() -> ExitCode {
     println!(
         "PASSED {} seeds in {:.1}s: {} ticks, {} events, {} commits, {} elections, {} crashes \
          ({} unsynced writes lost), {} partitions, {} message faults, {} faults injected; \
-         {} proposals, {} acknowledged, {} linearizable reads, {} leadership transfers",
+         {} proposals, {} acknowledged, {} linearizable reads, {} leadership transfers; \
+         {} watches ({} resumed after a crash) received {} events in {} responses, \
+         {} history reads, {} parked, {} canceled as compacted ({} compactions proposed)",
         seeds.len(),
         started.elapsed().as_secs_f64(),
         total.ticks,
@@ -131,7 +133,15 @@ fn main() -> ExitCode {
         total.proposals,
         total.acks,
         total.reads,
-        total.transfers
+        total.transfers,
+        total.watch.created,
+        total.watch.resumed,
+        total.watch.events,
+        total.watch.responses,
+        total.watch.fetches,
+        total.watch.parked,
+        total.watch.compacted,
+        total.watch.compactions
     );
     ExitCode::SUCCESS
 }
@@ -149,13 +159,23 @@ fn add(total: &mut RunStats, s: &RunStats) {
     total.acks += s.acks;
     total.reads += s.reads;
     total.transfers += s.transfers;
+    let (w, sw) = (&mut total.watch, &s.watch);
+    w.created += sw.created;
+    w.resumed += sw.resumed;
+    w.responses += sw.responses;
+    w.events += sw.events;
+    w.fetches += sw.fetches;
+    w.parked += sw.parked;
+    w.compacted += sw.compacted;
+    w.compactions += sw.compactions;
 }
 
 fn parse_sabotage(s: &str) -> Result<simulation::Sabotage, String> {
     match s {
         "send-before-persist" => Ok(simulation::Sabotage::SendBeforePersist),
         "lying-fsync" => Ok(simulation::Sabotage::LyingFsync),
-        _ => Err("expected send-before-persist or lying-fsync".into()),
+        "watch-skip" => Ok(simulation::Sabotage::WatchSkip),
+        _ => Err("expected send-before-persist, lying-fsync or watch-skip".into()),
     }
 }
 
@@ -163,5 +183,6 @@ fn sabotage_name(s: simulation::Sabotage) -> &'static str {
     match s {
         simulation::Sabotage::SendBeforePersist => "send-before-persist",
         simulation::Sabotage::LyingFsync => "lying-fsync",
+        simulation::Sabotage::WatchSkip => "watch-skip",
     }
 }

@@ -3,10 +3,15 @@
 //! `version`, plus the store revision. The simulator replays the committed log through it and
 //! compares every node's final key space and per-entry revision with the model's.
 //!
-//! It covers what the workload sends: Put, DeleteRange (one key or `[key, range_end)`) and
-//! Txn with single-key compares on Value/Version/Create/Mod and Put/DeleteRange operations.
-//! Anything else makes [`KvModel::apply`] return an error, so a gap in the model shows up as a
-//! failure rather than a silent pass.
+//! It covers what the workload sends: Put, DeleteRange (one key or `[key, range_end)`), Txn
+//! with single-key compares on Value/Version/Create/Mod and Put/DeleteRange operations, and
+//! Compaction. Anything else makes [`KvModel::apply`] return an error, so a gap in the model
+//! shows up as a failure rather than a silent pass.
+//!
+//! [`KvModel::apply_events`] also yields the watch events each request produces (etcd
+//! `mvcc.watchableStore` events: a PUT with the new key-value, a DELETE with the key and the
+//! delete's revision, `prev_kv` = the key-value the change replaced), which the watch checker
+//! compares every delivered event with.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +20,7 @@ use ferrokv::pb::etcdserverpb::{
     compare::{CompareResult, CompareTarget, TargetUnion},
     request_op,
 };
-use ferrokv::pb::mvccpb::KeyValue;
+use ferrokv::pb::mvccpb::{Event, KeyValue, event::EventType};
 use ferrokv::pb::peerpb::{InternalRequest, internal_request::Request};
 
 /// A live key in the model.
@@ -33,11 +38,14 @@ pub struct ModelValue {
 
 /// The model store.
 ///
-/// Invariant: `revision` starts at 1 and rises by exactly one per request that changed a key.
+/// Invariant: `revision` starts at 1 and rises by exactly one per request that changed a key;
+/// `compact_revision` only rises and never exceeds `revision`.
 #[derive(Clone, Debug)]
 pub struct KvModel {
     /// Current store revision.
     pub revision: i64,
+    /// Revision of the last successful compaction (-1 = never; etcd `compactMainRev`).
+    pub compact_revision: i64,
     /// Live keys.
     pub keys: BTreeMap<Vec<u8>, ModelValue>,
 }
@@ -46,6 +54,7 @@ impl Default for KvModel {
     fn default() -> Self {
         KvModel {
             revision: 1,
+            compact_revision: -1,
             keys: BTreeMap::new(),
         }
     }
@@ -56,55 +65,55 @@ impl KvModel {
     ///
     /// Errors: a request kind the model does not cover.
     pub fn apply(&mut self, request: &InternalRequest) -> Result<i64, String> {
+        self.apply_events(request)?;
+        Ok(self.revision)
+    }
+
+    /// Applies one request; returns the watch events it produced, in change order (all at
+    /// the new revision; none when nothing changed).
+    ///
+    /// Errors: a request kind the model does not cover.
+    pub fn apply_events(&mut self, request: &InternalRequest) -> Result<Vec<Event>, String> {
         let next = self.revision + 1;
-        let changed = match &request.request {
-            Some(Request::Put(p)) => {
-                self.put(p, next);
-                true
-            }
-            Some(Request::DeleteRange(d)) => self.delete_range(d),
+        let mut events = Vec::new();
+        match &request.request {
+            Some(Request::Put(p)) => self.put(p, next, &mut events),
+            Some(Request::DeleteRange(d)) => self.delete_range(d, next, &mut events),
             Some(Request::Txn(t)) => {
                 let succeeded = t.compare.iter().all(|c| self.compare(c));
                 let ops = if succeeded { &t.success } else { &t.failure };
-                let mut changed = false;
                 for op in ops {
                     match &op.request {
-                        Some(request_op::Request::RequestPut(p)) => {
-                            self.put(p, next);
-                            changed = true;
-                        }
+                        Some(request_op::Request::RequestPut(p)) => self.put(p, next, &mut events),
                         Some(request_op::Request::RequestDeleteRange(d)) => {
-                            changed |= self.delete_range(d);
+                            self.delete_range(d, next, &mut events)
                         }
                         other => return Err(format!("model does not cover txn op {other:?}")),
                     }
                 }
-                changed
+            }
+            // etcd `store.Compact`: ErrCompacted at or below the compacted revision,
+            // ErrFutureRev above the current one; either way no revision changes.
+            Some(Request::Compaction(c)) => {
+                if c.revision > self.compact_revision && c.revision <= self.revision {
+                    self.compact_revision = c.revision;
+                }
             }
             other => return Err(format!("model does not cover request {other:?}")),
-        };
-        if changed {
+        }
+        if !events.is_empty() {
             self.revision = next;
         }
-        Ok(self.revision)
+        Ok(events)
     }
 
     /// The live keys as etcd would return them from a Range over everything.
     pub fn key_values(&self) -> Vec<KeyValue> {
-        self.keys
-            .iter()
-            .map(|(k, v)| KeyValue {
-                key: k.clone(),
-                value: v.value.clone(),
-                create_revision: v.create_revision,
-                mod_revision: v.mod_revision,
-                version: v.version,
-                lease: 0,
-            })
-            .collect()
+        self.keys.iter().map(|(k, v)| key_value(k, v)).collect()
     }
 
-    fn put(&mut self, p: &PutRequest, revision: i64) {
+    fn put(&mut self, p: &PutRequest, revision: i64, events: &mut Vec<Event>) {
+        let prev = self.keys.get(&p.key).map(|v| key_value(&p.key, v));
         let entry = self.keys.entry(p.key.clone()).or_insert(ModelValue {
             value: Vec::new(),
             create_revision: revision,
@@ -114,11 +123,16 @@ impl KvModel {
         entry.value = p.value.clone();
         entry.mod_revision = revision;
         entry.version += 1;
+        events.push(Event {
+            r#type: EventType::Put as i32,
+            kv: Some(key_value(&p.key, entry)),
+            prev_kv: prev,
+        });
     }
 
-    /// Deletes `[key, range_end)` (just `key` when `range_end` is empty); true if any key
-    /// was live.
-    fn delete_range(&mut self, d: &DeleteRangeRequest) -> bool {
+    /// Deletes `[key, range_end)` (just `key` when `range_end` is empty), in key order; one
+    /// DELETE event per live key.
+    fn delete_range(&mut self, d: &DeleteRangeRequest, revision: i64, events: &mut Vec<Event>) {
         let doomed: Vec<Vec<u8>> = if d.range_end.is_empty() {
             self.keys
                 .contains_key(&d.key)
@@ -133,10 +147,18 @@ impl KvModel {
                 .map(|(k, _)| k.clone())
                 .collect()
         };
-        for k in &doomed {
-            self.keys.remove(k);
+        for k in doomed {
+            let old = self.keys.remove(&k).expect("listed as live above");
+            events.push(Event {
+                r#type: EventType::Delete as i32,
+                prev_kv: Some(key_value(&k, &old)),
+                kv: Some(KeyValue {
+                    key: k,
+                    mod_revision: revision,
+                    ..Default::default()
+                }),
+            });
         }
-        !doomed.is_empty()
     }
 
     /// etcd `applyCompare` for a single key: a missing key compares as zero, except that a
@@ -184,6 +206,27 @@ impl KvModel {
             Ok(CompareResult::Less) => ordering == Less,
             Err(_) => true,
         }
+    }
+}
+
+fn key_value(key: &[u8], v: &ModelValue) -> KeyValue {
+    KeyValue {
+        key: key.to_vec(),
+        value: v.value.clone(),
+        create_revision: v.create_revision,
+        mod_revision: v.mod_revision,
+        version: v.version,
+        lease: 0,
+    }
+}
+
+/// Whether a watch on `(key, range_end)` covers `k`, by etcd's range rules: an empty
+/// `range_end` is the one key, `"\0"` every key ≥ `key`, otherwise `[key, range_end)`.
+pub fn watch_covers(key: &[u8], range_end: &[u8], k: &[u8]) -> bool {
+    match range_end {
+        [] => k == key,
+        [0] => k >= key,
+        end => key <= k && k < end,
     }
 }
 
@@ -286,6 +329,46 @@ mod tests {
         assert_eq!(m.apply(&create_if_absent), Ok(2));
         assert_eq!(m.apply(&create_if_absent), Ok(2), "failure branch is empty");
         assert_eq!(m.keys[b"a".as_slice()].value, b"new");
+    }
+
+    #[test]
+    fn events_carry_prev_kv_and_compaction_changes_no_revision() {
+        let mut m = KvModel::default();
+        assert_eq!(m.apply_events(&put("a", "1")).unwrap()[0].prev_kv, None);
+        let second = m.apply_events(&put("a", "2")).unwrap();
+        assert_eq!(second[0].prev_kv.as_ref().unwrap().value, b"1");
+        assert_eq!(second[0].kv.as_ref().unwrap().version, 2);
+        m.apply(&put("b", "1")).unwrap();
+        let del = req(Request::DeleteRange(DeleteRangeRequest {
+            key: "a".into(),
+            range_end: "c".into(),
+            ..Default::default()
+        }));
+        let deleted = m.apply_events(&del).unwrap();
+        let keys: Vec<&[u8]> = deleted
+            .iter()
+            .map(|e| e.kv.as_ref().unwrap().key.as_slice())
+            .collect();
+        assert_eq!(keys, [b"a", b"b"], "key order");
+        assert_eq!(deleted[0].kv.as_ref().unwrap().mod_revision, 5);
+        assert_eq!(deleted[0].r#type, EventType::Delete as i32);
+        let compact = |revision| {
+            req(Request::Compaction(
+                ferrokv::pb::etcdserverpb::CompactionRequest {
+                    revision,
+                    ..Default::default()
+                },
+            ))
+        };
+        assert_eq!(m.apply(&compact(6)), Ok(5), "future: refused");
+        assert_eq!(m.compact_revision, -1);
+        assert_eq!(m.apply(&compact(4)), Ok(5));
+        assert_eq!(m.compact_revision, 4);
+        m.apply(&compact(3)).unwrap();
+        assert_eq!(
+            m.compact_revision, 4,
+            "at or below the compacted revision: refused"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use ferrokv::pb::etcdserverpb::{
-    Compare, DeleteRangeRequest, PutRequest, RequestOp, TxnRequest,
+    CompactionRequest, Compare, DeleteRangeRequest, PutRequest, RequestOp, TxnRequest,
     compare::{CompareResult, CompareTarget, TargetUnion},
     request_op,
 };
@@ -131,6 +131,20 @@ impl Workload {
         InternalRequest {
             id,
             request: Some(request),
+        }
+    }
+
+    /// A Compaction at `revision` (the watch clients propose these; no random draw, so the
+    /// request stream above is unchanged).
+    pub fn compaction(&mut self, revision: i64) -> InternalRequest {
+        let id = self.next_id;
+        self.next_id += 1;
+        InternalRequest {
+            id,
+            request: Some(Request::Compaction(CompactionRequest {
+                revision,
+                ..Default::default()
+            })),
         }
     }
 

@@ -2,7 +2,7 @@
 //! source (the Raft paper's Figure 3 properties, etcd's MVCC contract) in its doc comment.
 //!
 //! The cluster reports *observations* ([`NodeState`], [`Persisted`], [`Applied`],
-//! [`Restarted`], a crash, and the [`Final`] state); [`InvariantSet`] keeps the shared
+//! [`Restarted`], a crash, history reads and watch responses, and the [`Final`] state); [`InvariantSet`] keeps the shared
 //! [`History`] (every node's durable log and the committed sequence of applied entries) and
 //! hands each observation to the invariants that care. The first failed check stops the run
 //! with a [`Violation`] naming the invariant.
@@ -16,6 +16,7 @@ mod log_matching;
 mod monotonic_state;
 mod revision_sequence;
 mod state_machine_safety;
+mod watch_delivery;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,7 +24,10 @@ use std::fmt;
 use ferrokv::pb::mvccpb::KeyValue;
 use ferrokv::raft::{Entry, HardState, NodeId, Role};
 
+use ferrokv::pb::etcdserverpb::WatchResponse;
+
 use crate::trace::fnv1a;
+use crate::watch::WatchRecord;
 use crate::workload::Ack;
 
 pub use durability::Durability;
@@ -35,6 +39,7 @@ pub use log_matching::LogMatching;
 pub use monotonic_state::MonotonicState;
 pub use revision_sequence::RevisionSequence;
 pub use state_machine_safety::StateMachineSafety;
+pub use watch_delivery::{HistoryRead, WatchDelivery};
 
 /// A broken invariant: which one, and the evidence.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,6 +214,8 @@ pub struct InvariantSet {
     state_machine_safety: StateMachineSafety,
     monotonic_state: MonotonicState,
     revision_sequence: RevisionSequence,
+    /// etcd watch guarantees.
+    pub watch_delivery: WatchDelivery,
 }
 
 impl InvariantSet {
@@ -239,6 +246,53 @@ impl InvariantSet {
     /// When a node serves a linearizable read.
     pub fn on_read_served(&mut self, r: &ServedRead<'_>) -> Check {
         LinearizableReads::check(r, &self.history)
+    }
+
+    /// When a node read a watcher's history: see [`WatchDelivery::on_history_read`].
+    pub fn on_history_read(
+        &mut self,
+        node: NodeId,
+        applied_index: u64,
+        watch: (ferrokv::watch::StreamId, i64),
+        read: HistoryRead,
+        compacted: bool,
+    ) -> Check {
+        self.watch_delivery.on_history_read(
+            &self.history,
+            node,
+            applied_index,
+            watch,
+            read,
+            compacted,
+        )
+    }
+
+    /// When a watch client read a response: see [`WatchDelivery::on_response`]. Returns
+    /// whether the watch ended.
+    pub fn on_watch_response(
+        &mut self,
+        w: &mut WatchRecord,
+        response: &WatchResponse,
+        read: Option<HistoryRead>,
+    ) -> Result<bool, Violation> {
+        self.watch_delivery
+            .on_response(&self.history, w, response, read)
+    }
+
+    /// When a watch client read a progress response: see [`WatchDelivery::on_progress`].
+    pub fn on_watch_progress<'a>(
+        &mut self,
+        watches: impl Iterator<Item = &'a mut WatchRecord>,
+        revision: i64,
+    ) -> Check {
+        self.watch_delivery
+            .on_progress(&self.history, watches, revision)
+    }
+
+    /// At the end, for each watch on a running node: see [`WatchDelivery::on_final`].
+    pub fn on_watch_final(&mut self, w: &WatchRecord, current_revision: i64) -> Check {
+        self.watch_delivery
+            .on_final(&self.history, w, current_revision)
     }
 
     /// After a node crashed (its in-memory state is gone).
