@@ -220,8 +220,8 @@ enum Event {
     History {
         node: NodeId,
         incarnation: u64,
-        stream: ferrokv::watch::StreamId,
-        watch_id: i64,
+        /// `(stream, watch id, watcher generation)` the answer is for.
+        target: (ferrokv::watch::StreamId, i64, u64),
         history: ferrokv::watch::History,
         read: HistoryRead,
     },
@@ -883,11 +883,10 @@ impl Cluster {
             Event::History {
                 node,
                 incarnation,
-                stream,
-                watch_id,
+                target,
                 history,
                 read,
-            } => self.watch_late_history(node, incarnation, stream, watch_id, history, read),
+            } => self.watch_late_history(node, incarnation, target, history, read),
         }
     }
 

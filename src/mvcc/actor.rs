@@ -329,6 +329,7 @@ impl Handler<FetchHistory> for StoreActor {
         hub.do_send(HistoryFetched {
             stream: f.stream,
             watch_id: f.watch_id,
+            generation: f.generation,
             history,
         });
     }

@@ -272,6 +272,8 @@ pub struct HistoryFetched {
     pub stream: StreamId,
     /// The watcher.
     pub watch_id: i64,
+    /// The watcher generation the fetch was for ([`crate::watch::Fetch::generation`]).
+    pub generation: u64,
     /// What the store read.
     pub history: History,
 }
@@ -280,7 +282,10 @@ impl Handler<HistoryFetched> for WatchHub {
     type Result = ();
 
     fn handle(&mut self, msg: HistoryFetched, _: &mut Context<Self>) {
-        if let Some(d) = self.hub.history(msg.stream, msg.watch_id, msg.history) {
+        if let Some(d) = self
+            .hub
+            .history(msg.stream, msg.watch_id, msg.generation, msg.history)
+        {
             if d.response.canceled {
                 self.send(d.stream, d.response); // compacted: always goes
             } else {

@@ -85,6 +85,8 @@ pub struct Fetch {
     pub from_rev: i64,
     /// Whether events must carry `prev_kv`.
     pub prev_kv: bool,
+    /// The watcher's generation; hand it back with the answer ([`Hub::history`]).
+    pub generation: u64,
 }
 
 /// The store's answer to a [`Fetch`].
@@ -109,6 +111,9 @@ pub enum History {
 struct Entry {
     watcher: Watcher,
     state: SyncState,
+    /// Which creation this is: a watch id cancelled and created again gets a new one, so a
+    /// history answer read for the old watcher is recognised as stale.
+    generation: u64,
     /// A response with events went out since the last progress tick.
     sent_since_tick: bool,
 }
@@ -124,6 +129,8 @@ pub struct Hub {
     /// Stream → next automatic watch id (etcd `watchStream.nextID`).
     streams: BTreeMap<StreamId, i64>,
     watchers: BTreeMap<(StreamId, i64), Entry>,
+    /// Generation of the next watcher created.
+    next_generation: u64,
 }
 
 fn header(revision: i64) -> Option<ResponseHeader> {
@@ -141,6 +148,7 @@ impl Hub {
             history_batch_revisions_max: HISTORY_BATCH_REVISIONS_MAX,
             streams: BTreeMap::new(),
             watchers: BTreeMap::new(),
+            next_generation: 0,
         }
     }
 
@@ -230,11 +238,13 @@ impl Hub {
             } else {
                 (req.start_revision, SyncState::Unsynced)
             };
+        self.next_generation += 1;
         self.watchers.insert(
             (stream, watch_id),
             Entry {
                 watcher: Watcher::new(watch_id, req, next_rev),
                 state,
+                generation: self.next_generation,
                 sent_since_tick: false,
             },
         );
@@ -367,6 +377,7 @@ impl Hub {
                 range_end: e.watcher.range_end.clone(),
                 from_rev: e.watcher.next_rev,
                 prev_kv: e.watcher.prev_kv,
+                generation: e.generation,
             });
         }
         out
@@ -375,16 +386,21 @@ impl Hub {
     /// The store answered a [`Fetch`]. Returns the response to queue, if any: the watcher's
     /// events of the history, or the compacted response (`compact_revision` set,
     /// `canceled`), after which the watcher is gone. See the seam rule in the module docs.
+    ///
+    /// `generation` is the [`Fetch::generation`] the answer was read for: an answer for a
+    /// watcher that was cancelled (and perhaps created again under the same id, with another
+    /// range) meanwhile is stale and ignored.
     pub fn history(
         &mut self,
         stream: StreamId,
         watch_id: i64,
+        generation: u64,
         history: History,
     ) -> Option<Delivery> {
         let key = (stream, watch_id);
         let e = self.watchers.get_mut(&key)?;
-        if e.state != SyncState::Fetching {
-            return None; // cancelled and re-created meanwhile: a stale answer
+        if e.state != SyncState::Fetching || e.generation != generation {
+            return None; // cancelled (and maybe re-created) meanwhile: a stale answer
         }
         match history {
             History::Compacted { compact_revision } => {
@@ -616,6 +632,7 @@ mod tests {
             .history(
                 1,
                 0,
+                f[0].generation,
                 History::Events {
                     revision: 4,
                     events: vec![put("a", 2, None), put("a", 4, None)],
@@ -629,6 +646,7 @@ mod tests {
             .history(
                 1,
                 0,
+                f[0].generation,
                 History::Events {
                     revision: 5,
                     events: vec![put("a", 5, None)],
@@ -668,7 +686,7 @@ mod tests {
             events: history.clone(),
         };
         // NOPUT filters every event of the first batch, yet its revisions count (etcd).
-        assert_eq!(hub.history(1, 0, events), None);
+        assert_eq!(hub.history(1, 0, f[0].generation, events), None);
         let f2 = hub.fetches(|_| true);
         assert_eq!(
             (f[0].from_rev, f2[0].from_rev),
@@ -682,6 +700,7 @@ mod tests {
             .history(
                 1,
                 0,
+                f2[0].generation,
                 History::Events {
                     revision: n + 1,
                     events: rest,
@@ -693,15 +712,50 @@ mod tests {
     }
 
     #[test]
+    fn stale_history_for_a_cancelled_and_recreated_watch_id_is_ignored() {
+        let mut hub = Hub::new(4);
+        hub.open_stream(1);
+        let mut a = create("a", "", 2);
+        a.watch_id = 5;
+        hub.create(1, &a);
+        let old = hub.fetches(|_| true);
+        hub.cancel(1, 5);
+        let mut b = create("b", "", 2);
+        b.watch_id = 5;
+        hub.create(1, &b);
+        let new = hub.fetches(|_| true);
+        // The answer read for the old watcher ("a") arrives first: it must not sync "b".
+        let stale = History::Events {
+            revision: 4,
+            events: vec![put("a", 3, None)],
+        };
+        assert_eq!(hub.history(1, 5, old[0].generation, stale), None);
+        assert!(hub.fetches(|_| true).is_empty(), "still fetching for b");
+        let d = hub
+            .history(
+                1,
+                5,
+                new[0].generation,
+                History::Events {
+                    revision: 4,
+                    events: vec![put("b", 2, None), put("b", 4, None)],
+                },
+            )
+            .unwrap();
+        assert_eq!(revs(&d), vec![2, 4]);
+    }
+
+    #[test]
     fn compacted_start_revision_cancels_with_compact_revision() {
         let mut hub = Hub::new(10);
         hub.open_stream(1);
         hub.create(1, &create("a", "", 2));
-        hub.fetches(|_| true);
+        let f = hub.fetches(|_| true);
         let d = hub
             .history(
                 1,
                 0,
+                f[0].generation,
                 History::Compacted {
                     compact_revision: 6,
                 },

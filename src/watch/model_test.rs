@@ -87,7 +87,7 @@ fn action() -> impl Strategy<Value = Action> {
 
 enum Mail {
     Applied(i64, Vec<Event>),
-    History(StreamId, i64, History),
+    History(StreamId, i64, u64, History),
 }
 
 struct Watch {
@@ -186,7 +186,7 @@ impl Model {
                 events: events.unwrap(),
             };
             self.mailbox
-                .push_back(Mail::History(f.stream, f.watch_id, h));
+                .push_back(Mail::History(f.stream, f.watch_id, f.generation, h));
         }
     }
 
@@ -198,8 +198,8 @@ impl Model {
                     self.deliver(d);
                 }
             }
-            Some(Mail::History(s, id, h)) => {
-                if let Some(d) = self.hub.history(s, id, h) {
+            Some(Mail::History(s, id, g, h)) => {
+                if let Some(d) = self.hub.history(s, id, g, h) {
                     self.deliver(d);
                 }
             }

@@ -503,14 +503,13 @@ impl Cluster {
                         Event::History {
                             node: id,
                             incarnation,
-                            stream: f.stream,
-                            watch_id: f.watch_id,
+                            target: (f.stream, f.watch_id, f.generation),
                             history,
                             read,
                         },
                     );
                 } else {
-                    self.watch_history(i, f.stream, f.watch_id, history, read);
+                    self.watch_history(i, (f.stream, f.watch_id, f.generation), history, read);
                 }
             }
         }
@@ -528,13 +527,12 @@ impl Cluster {
     fn watch_history(
         &mut self,
         i: usize,
-        stream: StreamId,
-        watch_id: i64,
+        (stream, watch_id, generation): (StreamId, i64, u64),
         history: History,
         read: HistoryRead,
     ) {
         let nw = self.nodes[i].watch.as_mut().expect("running");
-        let Some(d) = nw.hub.history(stream, watch_id, history) else {
+        let Some(d) = nw.hub.history(stream, watch_id, generation, history) else {
             return;
         };
         if d.response.canceled {
@@ -552,8 +550,7 @@ impl Cluster {
         &mut self,
         node: ferrokv::raft::NodeId,
         incarnation: u64,
-        stream: StreamId,
-        watch_id: i64,
+        target: (StreamId, i64, u64),
         history: History,
         read: HistoryRead,
     ) -> Check {
@@ -562,7 +559,7 @@ impl Cluster {
             return Ok(());
         }
         self.nodes[i].watch.as_mut().expect("checked").late_answers -= 1;
-        self.watch_history(i, stream, watch_id, history, read);
+        self.watch_history(i, target, history, read);
         self.watch_sync(i)
     }
 
