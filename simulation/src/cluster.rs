@@ -149,6 +149,8 @@ pub struct RunStats {
     pub lease: LeaseStats,
     /// Least room the no-early-expiry rule had at an expiry after a keep-alive, ms.
     pub lease_margin_min_ms: Option<i64>,
+    /// The same, for expiries whose last keep-alive another (former leader) node answered.
+    pub lease_margin_min_other_ms: Option<i64>,
     /// Hash of the whole trace; equal for two runs of one seed.
     pub trace_hash: u64,
 }
@@ -412,6 +414,7 @@ impl Cluster {
             watch: self.watch_clients.stats,
             lease: self.lease_clients.stats,
             lease_margin_min_ms: self.invariants.lease_expiry.margin_min_ms,
+            lease_margin_min_other_ms: self.invariants.lease_expiry.margin_min_other_ms,
             trace_hash: self.trace.hash(),
         }
     }

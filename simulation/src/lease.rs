@@ -30,7 +30,7 @@ pub struct LeaseRates {
     pub put: u32,
     /// Revoke a random id.
     pub revoke: u32,
-    /// Keep-alive of a random id.
+    /// Keep-alives of a random subset of the ids.
     pub keep_alive: u32,
 }
 
@@ -71,7 +71,7 @@ impl LeaseClients {
             grant: rng.random_range(10..=60),
             put: rng.random_range(20..=100),
             revoke: rng.random_range(0..=15),
-            keep_alive: rng.random_range(20..=300),
+            keep_alive: rng.random_range(10..=150),
         };
         LeaseClients {
             rng,
@@ -95,6 +95,13 @@ impl LeaseClients {
     /// A random lease id.
     pub fn id(&mut self) -> i64 {
         self.rng.random_range(1..=LEASE_IDS)
+    }
+
+    /// Each lease id with probability 1/2, in id order.
+    pub fn some_ids(&mut self) -> Vec<i64> {
+        (1..=LEASE_IDS)
+            .filter(|_| self.rng.random_bool(0.5))
+            .collect()
     }
 
     /// A grant of a random id with a random TTL.

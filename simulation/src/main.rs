@@ -120,7 +120,7 @@ fn main() -> ExitCode {
          {} watches ({} resumed after a crash) received {} events in {} responses, \
          {} history reads, {} parked, {} canceled as compacted ({} compactions proposed); \
          leases: {} granted, {} renewed ({} by a deposed leader), {} expired, {} revoked ({} keys deleted), \
-         least expiry margin {} ms",
+         least expiry margin {} ms ({} ms after a keep-alive on another node)",
         seeds.len(),
         started.elapsed().as_secs_f64(),
         total.ticks,
@@ -150,9 +150,8 @@ fn main() -> ExitCode {
         total.lease.expired,
         total.lease.revoked,
         total.lease.keys_deleted,
-        total
-            .lease_margin_min_ms
-            .map_or("-".to_string(), |m| m.to_string())
+        show(total.lease_margin_min_ms),
+        show(total.lease_margin_min_other_ms),
     );
     ExitCode::SUCCESS
 }
@@ -186,10 +185,20 @@ fn add(total: &mut RunStats, s: &RunStats) {
     l.expired += sl.expired;
     l.revoked += sl.revoked;
     l.keys_deleted += sl.keys_deleted;
-    total.lease_margin_min_ms = match (total.lease_margin_min_ms, s.lease_margin_min_ms) {
+    total.lease_margin_min_ms = min_of(total.lease_margin_min_ms, s.lease_margin_min_ms);
+    total.lease_margin_min_other_ms =
+        min_of(total.lease_margin_min_other_ms, s.lease_margin_min_other_ms);
+}
+
+fn min_of(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
-    };
+    }
+}
+
+fn show(v: Option<i64>) -> String {
+    v.map_or("-".to_string(), |m| m.to_string())
 }
 
 fn parse_sabotage(s: &str) -> Result<simulation::Sabotage, String> {

@@ -100,11 +100,12 @@ impl Cluster {
         self.propose(i, request).map(|_| ())
     }
 
-    /// A keep-alive of a random lease, answered by the node the client believes leads: its
+    /// Keep-alives of a random subset of the leases (one client session's stream), answered
+    /// by the node the client believes leads: its
     /// last leader if that node still believes it leads (a deposed leader may), else any
     /// node that believes it leads (the server forwards a follower's keep-alive there).
     fn lease_keep_alive(&mut self) {
-        let id = self.lease_clients.id();
+        let ids = self.lease_clients.some_ids();
         let leaders: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].running() && self.nodes[i].role == Role::Leader)
             .collect();
@@ -129,22 +130,22 @@ impl Cluster {
         let Some(nl) = node.lease.as_mut() else {
             return;
         };
-        let result = nl.clock.renew(id, now_ms);
-        self.trace.line(format_args!(
-            "t={} n{} lease {id} keep-alive {result:?}",
-            self.now, node.id
-        ));
-        if let Ok(ttl) = result {
+        for id in ids {
+            let result = nl.clock.renew(id, now_ms);
+            self.trace.line(format_args!(
+                "t={} n{} lease {id} keep-alive {result:?}",
+                self.now, node.id
+            ));
+            let Ok(ttl) = result else { continue };
             self.lease_clients.stats.renewed += 1;
             if deposed {
                 self.lease_clients.stats.renewed_deposed += 1;
             }
-            if !self.lease_renewals_checked {
-                return;
+            if self.lease_renewals_checked {
+                self.invariants
+                    .lease_expiry
+                    .on_renewed(node.id, applied, id, ttl, now_ms);
             }
-            self.invariants
-                .lease_expiry
-                .on_renewed(node.id, applied, id, ttl, now_ms);
         }
     }
 

@@ -40,6 +40,9 @@ pub struct LeaseExpiry {
     /// Smallest `t - (r + TTL)` seen at an expiry that had a keep-alive, ms (how much room
     /// the rule had; negative = violated).
     pub margin_min_ms: Option<i64>,
+    /// The same, counting only expiries whose last keep-alive another node acknowledged (a
+    /// former leader): the room the promotion's `extend` left.
+    pub margin_min_other_ms: Option<i64>,
 }
 
 impl LeaseExpiry {
@@ -97,6 +100,10 @@ impl LeaseExpiry {
         };
         let margin = now_ms as i64 - (r.at_ms + r.ttl_ms) as i64;
         self.margin_min_ms = Some(self.margin_min_ms.map_or(margin, |m| m.min(margin)));
+        if r.node != node {
+            self.margin_min_other_ms =
+                Some(self.margin_min_other_ms.map_or(margin, |m| m.min(margin)));
+        }
         if margin < 0 {
             return violated(
                 NAME,
@@ -174,5 +181,56 @@ impl LeaseExpiry {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_before_ttl_after_the_last_keep_alive_is_caught() {
+        let mut c = LeaseExpiry::default();
+        assert!(c.on_granted(3, 10));
+        assert!(
+            !c.on_granted(3, 10),
+            "a second node applying the same grant"
+        );
+        c.on_renewed(1, 12, 3, 5, 20_000);
+        assert!(c.on_expired(2, 12, 3, 25_000).is_ok(), "exactly TTL later");
+        c.on_renewed(1, 12, 3, 5, 21_000);
+        let v = c.on_expired(2, 12, 3, 25_500).unwrap_err();
+        assert!(v.detail.contains("500 ms early"), "{v}");
+        assert_eq!(c.margin_min_other_ms, Some(-500));
+    }
+
+    #[test]
+    fn keep_alives_of_an_earlier_grant_of_the_id_do_not_count() {
+        let mut c = LeaseExpiry::default();
+        c.on_granted(3, 10);
+        c.on_renewed(1, 15, 3, 5, 20_000);
+        c.on_granted(3, 30);
+        assert!(c.on_expired(2, 30, 3, 21_000).is_ok(), "a new lease");
+        assert!(c.on_expired(2, 29, 3, 21_000).is_err(), "the renewed one");
+        assert!(
+            c.on_expired(2, 5, 3, 21_000).is_err(),
+            "never granted there"
+        );
+    }
+
+    #[test]
+    fn a_key_left_behind_by_a_revoke_is_caught() {
+        let kv = |key: &str, lease| KeyValue {
+            key: key.into(),
+            lease,
+            ..Default::default()
+        };
+        let empty = LeaseTable::default();
+        assert!(LeaseExpiry::check_revoked(1, 4, &empty, &[kv("a", 0)]).is_ok());
+        assert!(LeaseExpiry::check_revoked(1, 4, &empty, &[kv("a", 4)]).is_err());
+        assert!(LeaseExpiry::check_attached(1, &empty, &[kv("a", 5)]).is_err());
+        assert!(LeaseExpiry::check_granted(1, 4, &empty).is_err());
+        let tables = BTreeMap::from([(1, vec![(4, 5)]), (2, vec![])]);
+        assert!(LeaseExpiry::check_final(&tables).is_err());
     }
 }
