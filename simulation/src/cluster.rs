@@ -18,6 +18,7 @@
 //! which the cluster must elect a leader, commit a final write and converge within a bound.
 //! Invariants run after every event in both phases.
 
+mod leases;
 mod watches;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -41,6 +42,7 @@ use crate::invariants::{
     Applied, Check, Final, HistoryRead, InvariantSet, NodeState, Persisted, Restarted, ServedRead,
     Violation, violated,
 };
+use crate::lease::{LeaseClients, LeaseStats};
 use crate::network::{Network, NetworkProfile};
 use crate::trace::Trace;
 use crate::watch::{WatchClients, WatchStats};
@@ -79,6 +81,9 @@ pub enum Sabotage {
     /// A node's watch layer drops one event of one live delivery (the first from tick 200
     /// on), leaving a gap in that watcher's stream.
     WatchSkip,
+    /// A new leader does not restart lease TTLs: its clock promotes as of the node's start,
+    /// so leases renewed on the old leader can expire at once.
+    LeaseNoFreshTtl,
 }
 
 impl Options {
@@ -140,6 +145,12 @@ pub struct RunStats {
     pub transfers: u64,
     /// What the watch clients did and received.
     pub watch: WatchStats,
+    /// What the lease clients and the leaders' clocks did.
+    pub lease: LeaseStats,
+    /// Least room the no-early-expiry rule had at an expiry after a keep-alive, ms.
+    pub lease_margin_min_ms: Option<i64>,
+    /// The same, for expiries whose last keep-alive another (former leader) node answered.
+    pub lease_margin_min_other_ms: Option<i64>,
     /// Hash of the whole trace; equal for two runs of one seed.
     pub trace_hash: u64,
 }
@@ -248,6 +259,8 @@ struct Node {
     role: Role,
     /// The watch hub and streams of this incarnation (`None` while down).
     watch: Option<watches::NodeWatch>,
+    /// The lease clock of this incarnation (`None` while down).
+    lease: Option<leases::NodeLease>,
 }
 
 impl Node {
@@ -299,6 +312,12 @@ struct Cluster {
     phase: Phase,
     /// `Sabotage::WatchSkip` did its damage.
     watch_skipped: bool,
+    lease_clients: LeaseClients,
+    /// Keep-alives count for the no-early-expiry check: only with `check_quorum` (as the
+    /// server always runs), since without it a deposed leader never steps down.
+    lease_renewals_checked: bool,
+    /// Highest index of a revoke counted in the stats.
+    lease_revoked_max_index: u64,
 }
 
 impl Cluster {
@@ -332,6 +351,7 @@ impl Cluster {
         let pre_vote = root.random_bool(0.8);
         let check_quorum = root.random_bool(0.8);
         let watch_clients = WatchClients::new(ChaCha8Rng::seed_from_u64(root.next_u64()));
+        let lease_clients = LeaseClients::new(ChaCha8Rng::seed_from_u64(root.next_u64()));
         let ids: Vec<NodeId> = (1..=node_count as NodeId).collect();
         let nodes = ids
             .iter()
@@ -348,6 +368,7 @@ impl Cluster {
                 incarnation: 0,
                 role: Role::Follower,
                 watch: None,
+                lease: None,
             })
             .collect();
         Cluster {
@@ -367,6 +388,9 @@ impl Cluster {
             watch_clients,
             phase: Phase::Safety,
             watch_skipped: false,
+            lease_clients,
+            lease_renewals_checked: check_quorum,
+            lease_revoked_max_index: 0,
         }
     }
 
@@ -388,6 +412,9 @@ impl Cluster {
             reads: self.workload.stats.reads_served,
             transfers: self.plan.transfers,
             watch: self.watch_clients.stats,
+            lease: self.lease_clients.stats,
+            lease_margin_min_ms: self.invariants.lease_expiry.margin_min_ms,
+            lease_margin_min_other_ms: self.invariants.lease_expiry.margin_min_other_ms,
             trace_hash: self.trace.hash(),
         }
     }
@@ -424,6 +451,7 @@ impl Cluster {
             self.client_request()?;
         }
         self.watch_tick(phase)?;
+        self.lease_tick(phase)?;
         for i in 0..self.nodes.len() {
             if let Some(raw) = self.nodes[i].raw.as_mut() {
                 raw.tick();
@@ -474,9 +502,11 @@ impl Cluster {
                 && self.workload.is_acked(id)
                 && let Some(key_spaces) = self.converged()?
             {
+                let lease_tables = self.lease_tables(&key_spaces)?;
                 let f = Final {
                     key_spaces: &key_spaces,
                     acks: &self.workload.acks,
+                    lease_tables: &lease_tables,
                 };
                 self.trace
                     .line(format_args!("t={} converged; final checks", self.now));
@@ -556,16 +586,7 @@ impl Cluster {
         let mut key_spaces = std::collections::BTreeMap::new();
         for node in &self.nodes {
             let store = node.store.as_ref().expect("checked running above");
-            let all = RangeRequest {
-                key: vec![0],
-                range_end: vec![0],
-                ..Default::default()
-            };
-            let kvs = store
-                .kv
-                .range(&all)
-                .map_err(|e| storage_violation(node.id, &e))?
-                .kvs;
+            let kvs = leases::live_keys(&store.kv).map_err(|e| storage_violation(node.id, &e))?;
             key_spaces.insert(node.id, kvs);
         }
         let first = key_spaces.values().next().expect("at least one node");
@@ -774,7 +795,9 @@ impl Cluster {
             request.id,
             if accepted { "accepted" } else { "refused" }
         ));
-        if accepted {
+        if request.id == 0 {
+            // An internal proposal (the lease reaper's): nobody waits for it.
+        } else if accepted {
             let (id, incarnation) = (node.id, node.incarnation);
             self.workload.proposed(request, id, incarnation);
         } else {
@@ -791,6 +814,7 @@ impl Cluster {
     /// durable log, and tell Raft what the store already applied (`Config::applied`).
     fn start(&mut self, i: usize) -> Check {
         let raft_seed = self.raft_seeds.next_u64();
+        let now_ms = self.now_ms();
         let node = &mut self.nodes[i];
         let db = Database::builder(node.dir.path())
             .worker_threads(1)
@@ -828,6 +852,7 @@ impl Cluster {
             kv_revision: kv.current_revision(),
         };
         node.watch = Some(watches::NodeWatch::new(kv.current_revision()));
+        node.lease = Some(leases::NodeLease::new(kv.leases().list(), now_ms));
         node.store = Some(Store { kv, _db: db });
         node.raw = Some(raw);
         node.incarnation += 1;
@@ -853,6 +878,7 @@ impl Cluster {
             node.disk.lose_last_entry();
         }
         node.store = None;
+        node.lease = None;
         self.plan.crashes += 1;
         self.workload.forget_reads(node.id);
         self.invariants.on_crash(node.id);
@@ -1068,6 +1094,7 @@ impl Cluster {
         let revision_before = kv.current_revision();
         let mut answer = None;
         let mut watch_events = Vec::new();
+        let mut lease_change = None;
         if entry.data.is_empty() {
             kv.mark_applied(entry.index)
                 .map_err(|e| storage_violation(id, &e))?;
@@ -1097,6 +1124,17 @@ impl Cluster {
             };
             let result = match kv.apply(entry.index, &op) {
                 Ok(Some(outcome)) => {
+                    lease_change = match &op {
+                        KvRequest::LeaseGrant(g) => Some(leases::LeaseApplied::Granted {
+                            id: g.id,
+                            ttl: g.ttl,
+                        }),
+                        KvRequest::LeaseRevoke(r) => Some(leases::LeaseApplied::Revoked {
+                            id: r.id,
+                            deleted: outcome.events.len(),
+                        }),
+                        _ => None,
+                    };
                     watch_events = outcome.events;
                     Ok(response_revision(&outcome.response))
                 }
@@ -1125,6 +1163,9 @@ impl Cluster {
             "t={} n{id} apply {}/{} rev={revision_after}",
             self.now, entry.term, entry.index
         ));
+        if let Some(change) = lease_change {
+            self.lease_applied(i, entry.index, change)?;
+        }
         // As the StoreActor: the events go to the watch hub before the proposer's answer.
         if !watch_events.is_empty() {
             self.watch_applied(i, revision_after, watch_events)?;
@@ -1166,6 +1207,7 @@ impl Cluster {
                 self.now, state.node, state.role, state.hard_state.term
             ));
         }
+        self.lease_role(i, state.role, state.hard_state.term);
         self.invariants.on_state(&state)
     }
 }

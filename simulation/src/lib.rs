@@ -16,6 +16,7 @@
 //! | [`cluster`] | the nodes, the `Ready` loop, crash/restart, the two phases |
 //! | [`workload`] | clients proposing Put/DeleteRange/Txn, acknowledgements |
 //! | [`watch`] | watch clients: create / cancel / resume watches, stop reading streams |
+//! | [`lease`] | lease clients: grant, put with a lease, revoke, keep-alive at the leader |
 //! | [`oracle`] | a naive model of etcd's KV semantics to compare the final state against |
 //! | [`invariants`] | one file per safety property, checked after every event |
 //!
@@ -25,6 +26,7 @@ pub mod clock;
 pub mod cluster;
 pub mod disk;
 pub mod invariants;
+pub mod lease;
 pub mod network;
 pub mod oracle;
 pub mod trace;

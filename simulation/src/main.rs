@@ -118,7 +118,9 @@ fn main() -> ExitCode {
          ({} unsynced writes lost), {} partitions, {} message faults, {} faults injected; \
          {} proposals, {} acknowledged, {} linearizable reads, {} leadership transfers; \
          {} watches ({} resumed after a crash) received {} events in {} responses, \
-         {} history reads, {} parked, {} canceled as compacted ({} compactions proposed)",
+         {} history reads, {} parked, {} canceled as compacted ({} compactions proposed); \
+         leases: {} granted, {} renewed ({} by a deposed leader), {} expired, {} revoked ({} keys deleted), \
+         least expiry margin {} ms ({} ms after a keep-alive on another node)",
         seeds.len(),
         started.elapsed().as_secs_f64(),
         total.ticks,
@@ -141,7 +143,15 @@ fn main() -> ExitCode {
         total.watch.fetches,
         total.watch.parked,
         total.watch.compacted,
-        total.watch.compactions
+        total.watch.compactions,
+        total.lease.granted,
+        total.lease.renewed,
+        total.lease.renewed_deposed,
+        total.lease.expired,
+        total.lease.revoked,
+        total.lease.keys_deleted,
+        show(total.lease_margin_min_ms),
+        show(total.lease_margin_min_other_ms),
     );
     ExitCode::SUCCESS
 }
@@ -168,6 +178,27 @@ fn add(total: &mut RunStats, s: &RunStats) {
     w.parked += sw.parked;
     w.compacted += sw.compacted;
     w.compactions += sw.compactions;
+    let (l, sl) = (&mut total.lease, &s.lease);
+    l.granted += sl.granted;
+    l.renewed += sl.renewed;
+    l.renewed_deposed += sl.renewed_deposed;
+    l.expired += sl.expired;
+    l.revoked += sl.revoked;
+    l.keys_deleted += sl.keys_deleted;
+    total.lease_margin_min_ms = min_of(total.lease_margin_min_ms, s.lease_margin_min_ms);
+    total.lease_margin_min_other_ms =
+        min_of(total.lease_margin_min_other_ms, s.lease_margin_min_other_ms);
+}
+
+fn min_of(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn show(v: Option<i64>) -> String {
+    v.map_or("-".to_string(), |m| m.to_string())
 }
 
 fn parse_sabotage(s: &str) -> Result<simulation::Sabotage, String> {
@@ -175,7 +206,10 @@ fn parse_sabotage(s: &str) -> Result<simulation::Sabotage, String> {
         "send-before-persist" => Ok(simulation::Sabotage::SendBeforePersist),
         "lying-fsync" => Ok(simulation::Sabotage::LyingFsync),
         "watch-skip" => Ok(simulation::Sabotage::WatchSkip),
-        _ => Err("expected send-before-persist, lying-fsync or watch-skip".into()),
+        "lease-no-fresh-ttl" => Ok(simulation::Sabotage::LeaseNoFreshTtl),
+        _ => Err(
+            "expected send-before-persist, lying-fsync, watch-skip or lease-no-fresh-ttl".into(),
+        ),
     }
 }
 
@@ -184,5 +218,6 @@ fn sabotage_name(s: simulation::Sabotage) -> &'static str {
         simulation::Sabotage::SendBeforePersist => "send-before-persist",
         simulation::Sabotage::LyingFsync => "lying-fsync",
         simulation::Sabotage::WatchSkip => "watch-skip",
+        simulation::Sabotage::LeaseNoFreshTtl => "lease-no-fresh-ttl",
     }
 }

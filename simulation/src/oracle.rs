@@ -3,9 +3,10 @@
 //! `version`, plus the store revision. The simulator replays the committed log through it and
 //! compares every node's final key space and per-entry revision with the model's.
 //!
-//! It covers what the workload sends: Put, DeleteRange (one key or `[key, range_end)`), Txn
-//! with single-key compares on Value/Version/Create/Mod and Put/DeleteRange operations, and
-//! Compaction. Anything else makes [`KvModel::apply`] return an error, so a gap in the model
+//! It covers what the workload sends: Put (with or without a lease), DeleteRange (one key or
+//! `[key, range_end)`), Txn with single-key compares on Value/Version/Create/Mod and
+//! Put/DeleteRange operations, Compaction, and LeaseGrant/LeaseRevoke (etcd `lessor`: the
+//! lease table, a put with an ungranted lease refused, a revoke deleting the lease's keys). Anything else makes [`KvModel::apply`] return an error, so a gap in the model
 //! shows up as a failure rather than a silent pass.
 //!
 //! [`KvModel::apply_events`] also yields the watch events each request produces (etcd
@@ -34,6 +35,8 @@ pub struct ModelValue {
     pub mod_revision: i64,
     /// Puts since creation, starting at 1.
     pub version: i64,
+    /// The lease the last Put attached (0 = none).
+    pub lease: i64,
 }
 
 /// The model store.
@@ -48,6 +51,8 @@ pub struct KvModel {
     pub compact_revision: i64,
     /// Live keys.
     pub keys: BTreeMap<Vec<u8>, ModelValue>,
+    /// Granted leases: id → TTL, seconds (etcd `lessor.leaseMap`).
+    pub leases: BTreeMap<i64, i64>,
 }
 
 impl Default for KvModel {
@@ -56,6 +61,7 @@ impl Default for KvModel {
             revision: 1,
             compact_revision: -1,
             keys: BTreeMap::new(),
+            leases: BTreeMap::new(),
         }
     }
 }
@@ -77,6 +83,8 @@ impl KvModel {
         let next = self.revision + 1;
         let mut events = Vec::new();
         match &request.request {
+            // etcd `checkRequestPut`: a put with a lease that is not granted changes nothing.
+            Some(Request::Put(p)) if p.lease != 0 && !self.leases.contains_key(&p.lease) => {}
             Some(Request::Put(p)) => self.put(p, next, &mut events),
             Some(Request::DeleteRange(d)) => self.delete_range(d, next, &mut events),
             Some(Request::Txn(t)) => {
@@ -99,6 +107,25 @@ impl KvModel {
                     self.compact_revision = c.revision;
                 }
             }
+            // etcd `lessor.Grant`: an existing id is refused; a grant changes no revision.
+            Some(Request::LeaseGrant(g)) => {
+                self.leases.entry(g.id).or_insert(g.ttl);
+            }
+            // etcd `lessor.Revoke`: deletes every key whose latest version carries the lease,
+            // in key order, all at one revision (none if it holds no key); unknown id refused.
+            Some(Request::LeaseRevoke(r)) => {
+                if self.leases.remove(&r.id).is_some() {
+                    let held: Vec<Vec<u8>> = self
+                        .keys
+                        .iter()
+                        .filter(|(_, v)| v.lease == r.id)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in held {
+                        self.delete_key(k, next, &mut events);
+                    }
+                }
+            }
             other => return Err(format!("model does not cover request {other:?}")),
         }
         if !events.is_empty() {
@@ -119,10 +146,12 @@ impl KvModel {
             create_revision: revision,
             mod_revision: revision,
             version: 0,
+            lease: 0,
         });
         entry.value = p.value.clone();
         entry.mod_revision = revision;
         entry.version += 1;
+        entry.lease = p.lease;
         events.push(Event {
             r#type: EventType::Put as i32,
             kv: Some(key_value(&p.key, entry)),
@@ -148,17 +177,22 @@ impl KvModel {
                 .collect()
         };
         for k in doomed {
-            let old = self.keys.remove(&k).expect("listed as live above");
-            events.push(Event {
-                r#type: EventType::Delete as i32,
-                prev_kv: Some(key_value(&k, &old)),
-                kv: Some(KeyValue {
-                    key: k,
-                    mod_revision: revision,
-                    ..Default::default()
-                }),
-            });
+            self.delete_key(k, revision, events);
         }
+    }
+
+    /// Deletes live key `k` at `revision`: one DELETE event.
+    fn delete_key(&mut self, k: Vec<u8>, revision: i64, events: &mut Vec<Event>) {
+        let old = self.keys.remove(&k).expect("deleting a live key");
+        events.push(Event {
+            r#type: EventType::Delete as i32,
+            prev_kv: Some(key_value(&k, &old)),
+            kv: Some(KeyValue {
+                key: k,
+                mod_revision: revision,
+                ..Default::default()
+            }),
+        });
     }
 
     /// etcd `applyCompare` for a single key: a missing key compares as zero, except that a
@@ -216,7 +250,7 @@ fn key_value(key: &[u8], v: &ModelValue) -> KeyValue {
         create_revision: v.create_revision,
         mod_revision: v.mod_revision,
         version: v.version,
-        lease: 0,
+        lease: v.lease,
     }
 }
 
@@ -369,6 +403,44 @@ mod tests {
             m.compact_revision, 4,
             "at or below the compacted revision: refused"
         );
+    }
+
+    #[test]
+    fn a_revoke_deletes_the_keys_its_lease_holds_at_one_revision() {
+        use ferrokv::pb::etcdserverpb::{LeaseGrantRequest, LeaseRevokeRequest};
+        let mut m = KvModel::default();
+        let grant = req(Request::LeaseGrant(LeaseGrantRequest { ttl: 5, id: 7 }));
+        let revoke = req(Request::LeaseRevoke(LeaseRevokeRequest { id: 7 }));
+        let leased = |k: &str| {
+            req(Request::Put(PutRequest {
+                key: k.into(),
+                value: "x".into(),
+                lease: 7,
+                ..Default::default()
+            }))
+        };
+        assert_eq!(m.apply(&leased("a")), Ok(1), "ungranted lease: refused");
+        assert!(m.keys.is_empty());
+        assert_eq!(m.apply(&grant), Ok(1), "a grant changes no revision");
+        let again = req(Request::LeaseGrant(LeaseGrantRequest { ttl: 9, id: 7 }));
+        assert_eq!(m.apply(&again), Ok(1));
+        assert_eq!(m.leases[&7], 5, "an existing id is refused");
+        m.apply(&leased("a")).unwrap();
+        m.apply(&leased("b")).unwrap();
+        m.apply(&put("b", "detached")).unwrap();
+        m.apply(&leased("c")).unwrap();
+        assert_eq!(m.key_values()[0].lease, 7);
+        let deleted = m.apply_events(&revoke).unwrap();
+        let keys: Vec<&[u8]> = deleted
+            .iter()
+            .map(|e| e.kv.as_ref().unwrap().key.as_slice())
+            .collect();
+        assert_eq!(keys, [b"a", b"c"], "only keys whose latest put carries it");
+        assert_eq!(m.revision, 6);
+        assert!(m.leases.is_empty());
+        assert_eq!(m.apply(&revoke), Ok(6), "unknown lease: refused");
+        assert_eq!(m.apply(&grant), Ok(6));
+        assert_eq!(m.apply(&revoke), Ok(6), "a revoke deleting nothing");
     }
 
     #[test]

@@ -137,14 +137,20 @@ impl Workload {
     /// A Compaction at `revision` (the watch clients propose these; no random draw, so the
     /// request stream above is unchanged).
     pub fn compaction(&mut self, revision: i64) -> InternalRequest {
+        self.with_id(Request::Compaction(CompactionRequest {
+            revision,
+            ..Default::default()
+        }))
+    }
+
+    /// `request` with a fresh client id (the lease clients send through this; no random
+    /// draw, so the request stream above is unchanged).
+    pub fn with_id(&mut self, request: Request) -> InternalRequest {
         let id = self.next_id;
         self.next_id += 1;
         InternalRequest {
             id,
-            request: Some(Request::Compaction(CompactionRequest {
-                revision,
-                ..Default::default()
-            })),
+            request: Some(request),
         }
     }
 

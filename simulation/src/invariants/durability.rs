@@ -6,8 +6,8 @@
 //!   and the revision the client was told is the revision reached there;
 //! - for an acknowledged Put: unless a later committed entry may write the same key (a Put,
 //!   a DeleteRange covering it, or either branch of a Txn touching it — acknowledged or not,
-//!   since an unacknowledged request may still have committed), every node's final value of
-//!   the key is the Put's value.
+//!   since an unacknowledged request may still have committed), and no later revoke of the
+//!   Put's lease, every node's final value of the key is the Put's value.
 
 use ferrokv::pb::peerpb::{InternalRequest, internal_request::Request};
 use prost::Message as _;
@@ -61,10 +61,12 @@ impl Durability {
             let (Some(Request::Put(put)), Ok(_)) = (&ack.request.request, &ack.result) else {
                 continue;
             };
+            // A revoke of the put's lease deletes the key if no later put replaced it.
             let overwritten = decoded[at..].iter().flatten().any(|later| {
-                keys_written(later)
-                    .iter()
-                    .any(|(start, end)| covers(start, end, &put.key))
+                matches!(&later.request, Some(Request::LeaseRevoke(r)) if put.lease != 0 && r.id == put.lease)
+                    || keys_written(later)
+                        .iter()
+                        .any(|(start, end)| covers(start, end, &put.key))
             });
             if overwritten {
                 continue;

@@ -1,7 +1,8 @@
 //! **The store follows etcd's KV semantics** (etcd 3.4 `applierV3backend`): replaying the
 //! committed sequence through the naive [`KvModel`](crate::oracle::KvModel) gives the same
 //! revision after every entry as the nodes reached, and the same final key space
-//! (value, `create_revision`, `mod_revision`, `version` of every live key) as every node's.
+//! (value, `create_revision`, `mod_revision`, `version`, `lease` of every live key) and lease
+//! table as every node's.
 //! Checked once, at the end of the liveness phase, when all nodes have converged.
 
 use ferrokv::pb::peerpb::InternalRequest;
@@ -57,6 +58,15 @@ impl KvModelAgreement {
                 return violated(
                     NAME,
                     format!("n{node}'s final key space differs: {first_diff}"),
+                );
+            }
+        }
+        let leases: Vec<(i64, i64)> = model.leases.into_iter().collect();
+        for (node, got) in f.lease_tables {
+            if *got != leases {
+                return violated(
+                    NAME,
+                    format!("n{node}'s lease table is {got:?}, the model's {leases:?}"),
                 );
             }
         }

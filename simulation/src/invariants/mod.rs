@@ -11,6 +11,7 @@ mod durability;
 mod election_safety;
 mod kv_model;
 mod leader_completeness;
+mod lease_expiry;
 mod linearizable_reads;
 mod log_matching;
 mod monotonic_state;
@@ -34,6 +35,7 @@ pub use durability::Durability;
 pub use election_safety::ElectionSafety;
 pub use kv_model::KvModelAgreement;
 pub use leader_completeness::LeaderCompleteness;
+pub use lease_expiry::LeaseExpiry;
 pub use linearizable_reads::{LinearizableReads, ServedRead};
 pub use log_matching::LogMatching;
 pub use monotonic_state::MonotonicState;
@@ -131,6 +133,8 @@ pub struct Final<'a> {
     pub key_spaces: &'a BTreeMap<NodeId, Vec<KeyValue>>,
     /// Requests whose proposer saw them applied.
     pub acks: &'a [Ack],
+    /// Each node's lease table, `(id, TTL seconds)` in id order.
+    pub lease_tables: &'a BTreeMap<NodeId, Vec<(i64, i64)>>,
 }
 
 /// One applied entry as first seen by any node: the committed log, as far as applied.
@@ -216,6 +220,8 @@ pub struct InvariantSet {
     revision_sequence: RevisionSequence,
     /// etcd watch guarantees.
     pub watch_delivery: WatchDelivery,
+    /// etcd lessor: no early expiry.
+    pub lease_expiry: LeaseExpiry,
 }
 
 impl InvariantSet {
@@ -308,6 +314,7 @@ impl InvariantSet {
 
     /// At the end of the liveness phase.
     pub fn on_final(&mut self, f: &Final<'_>) -> Check {
+        LeaseExpiry::check_final(f.lease_tables)?;
         KvModelAgreement::check(f, &self.history)?;
         Durability::check(f, &self.history)
     }
