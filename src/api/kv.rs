@@ -23,15 +23,11 @@ impl KvService {
 
     /// Replaces the header the store filled (revision only) with a full one.
     fn header(&self, partial: Option<ResponseHeader>) -> Option<ResponseHeader> {
-        Some(self.api.header(partial.map_or(0, |h| h.revision)))
+        self.api.full_header(partial)
     }
 
     async fn apply(&self, request: Internal) -> Result<Applied, Status> {
-        self.api
-            .propose(request)
-            .await?
-            .map(|outcome| outcome.response)
-            .ok_or_else(|| Status::internal("apply produced no KV response"))
+        self.api.apply(request).await
     }
 }
 

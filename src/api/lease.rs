@@ -11,7 +11,7 @@ use super::{Api, error};
 use crate::lease::ClockError;
 use crate::lease::actor::{Renew, TimeToLive};
 use crate::mvcc::actor::{GetLease, ListLeases, WaitApplied};
-use crate::mvcc::{ApplyOutcome, MAX_LEASE_TTL_SECS, Response as KvResponse};
+use crate::mvcc::{MAX_LEASE_TTL_SECS, Response as KvResponse};
 use crate::pb::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
     LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
@@ -256,14 +256,11 @@ impl Lease for LeaseService {
         }
         match self
             .api
-            .propose(internal_request::Request::LeaseGrant(r))
+            .apply(internal_request::Request::LeaseGrant(r))
             .await?
         {
-            Some(ApplyOutcome {
-                response: KvResponse::LeaseGrant(mut resp),
-                ..
-            }) => {
-                resp.header = Some(self.api.header(resp.header.map_or(0, |h| h.revision)));
+            KvResponse::LeaseGrant(mut resp) => {
+                resp.header = self.api.full_header(resp.header);
                 Ok(Response::new(resp))
             }
             _ => Err(Status::internal("lease grant: unexpected apply result")),
@@ -279,14 +276,11 @@ impl Lease for LeaseService {
         let r = request.into_inner();
         match self
             .api
-            .propose(internal_request::Request::LeaseRevoke(r))
+            .apply(internal_request::Request::LeaseRevoke(r))
             .await?
         {
-            Some(ApplyOutcome {
-                response: KvResponse::LeaseRevoke(mut resp),
-                ..
-            }) => {
-                resp.header = Some(self.api.header(resp.header.map_or(0, |h| h.revision)));
+            KvResponse::LeaseRevoke(mut resp) => {
+                resp.header = self.api.full_header(resp.header);
                 Ok(Response::new(resp))
             }
             _ => Err(Status::internal("lease revoke: unexpected apply result")),

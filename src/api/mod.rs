@@ -193,6 +193,23 @@ impl Api {
         }
     }
 
+    /// [`Api::propose`] for requests that always answer with a KV/lease response.
+    /// Errors: as `propose`; `Internal` if the apply produced no response.
+    pub async fn apply(
+        &self,
+        request: internal_request::Request,
+    ) -> Result<crate::mvcc::Response, Status> {
+        self.propose(request)
+            .await?
+            .map(|outcome| outcome.response)
+            .ok_or_else(|| Status::internal("apply produced no KV response"))
+    }
+
+    /// The full header for a header the store filled with only its revision.
+    pub fn full_header(&self, partial: Option<ResponseHeader>) -> Option<ResponseHeader> {
+        Some(self.header(partial.map_or(0, |h| h.revision)))
+    }
+
     /// Serves a Range: `serializable` reads answer from local state at once; others wait for
     /// a read index from the leader and for this member to apply through it (linearizable,
     /// Raft thesis §6.4).
