@@ -1107,15 +1107,9 @@ impl Cluster {
                         entry.index
                     ),
                 })?;
-            let op = match request.request {
-                Some(internal_request::Request::Put(r)) => KvRequest::Put(r),
-                Some(internal_request::Request::DeleteRange(r)) => KvRequest::DeleteRange(r),
-                Some(internal_request::Request::Txn(r)) => KvRequest::Txn(r),
-                Some(internal_request::Request::Compaction(r)) => KvRequest::Compaction(r),
-                Some(internal_request::Request::Range(r)) => KvRequest::Range(r),
-                Some(internal_request::Request::LeaseGrant(r)) => KvRequest::LeaseGrant(r),
-                Some(internal_request::Request::LeaseRevoke(r)) => KvRequest::LeaseRevoke(r),
-                Some(internal_request::Request::MemberAttributes(_)) | None => {
+            let op = match request.request.map(KvRequest::from_internal) {
+                Some(Ok(op)) => op,
+                Some(Err(_)) | None => {
                     return violated(
                         "workload",
                         format!("n{id}: unexpected request at index {}", entry.index),

@@ -101,22 +101,16 @@ impl StoreActor {
         index: u64,
         request: Option<internal_request::Request>,
     ) -> ApplyResult {
-        let op = match request {
-            Some(internal_request::Request::Put(r)) => Request::Put(r),
-            Some(internal_request::Request::DeleteRange(r)) => Request::DeleteRange(r),
-            Some(internal_request::Request::Txn(r)) => Request::Txn(r),
-            Some(internal_request::Request::Compaction(r)) => Request::Compaction(r),
-            Some(internal_request::Request::Range(r)) => Request::Range(r),
-            Some(internal_request::Request::LeaseGrant(r)) => Request::LeaseGrant(r),
-            Some(internal_request::Request::LeaseRevoke(r)) => Request::LeaseRevoke(r),
-            Some(internal_request::Request::MemberAttributes(a)) => {
+        let op = match request.map(Request::from_internal) {
+            Some(Ok(op)) => op,
+            Some(Err(internal_request::Request::MemberAttributes(a))) => {
                 if let Err(e) = self.members.publish(a.member_id, a.name, a.client_urls) {
                     fatal(&e.to_string());
                 }
                 self.mark_applied(index);
                 return Ok(None);
             }
-            None => {
+            Some(Err(_)) | None => {
                 self.mark_applied(index);
                 return Ok(None);
             }

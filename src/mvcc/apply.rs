@@ -19,6 +19,7 @@ use crate::pb::etcdserverpb::{
     request_op, response_op,
 };
 use crate::pb::mvccpb::{Event, KeyValue};
+use crate::pb::peerpb::internal_request;
 
 /// A KV request carried by a raft entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +38,26 @@ pub enum Request {
     LeaseGrant(LeaseGrantRequest),
     /// Lease.LeaseRevoke, or the leader revoking an expired lease.
     LeaseRevoke(LeaseRevokeRequest),
+}
+
+impl Request {
+    /// The store request a log entry's `InternalRequest` carries, or `Err` handing back the
+    /// requests other layers own (member attributes).
+    pub fn from_internal(
+        request: internal_request::Request,
+    ) -> std::result::Result<Request, internal_request::Request> {
+        use internal_request::Request as Internal;
+        Ok(match request {
+            Internal::Put(r) => Request::Put(r),
+            Internal::DeleteRange(r) => Request::DeleteRange(r),
+            Internal::Txn(r) => Request::Txn(r),
+            Internal::Compaction(r) => Request::Compaction(r),
+            Internal::Range(r) => Request::Range(r),
+            Internal::LeaseGrant(r) => Request::LeaseGrant(r),
+            Internal::LeaseRevoke(r) => Request::LeaseRevoke(r),
+            other @ Internal::MemberAttributes(_) => return Err(other),
+        })
+    }
 }
 
 /// The answer to a [`Request`], of the matching variant.
