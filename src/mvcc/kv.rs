@@ -67,6 +67,10 @@ impl Kv {
         let stored = backend.load_state()?;
         let state = stored.unwrap_or_default();
         let mut index = TreeIndex::default();
+        // The lease each key's latest version carries (records come in revision order, so the
+        // last one seen wins; a tombstone detaches): the lease attachments, without a second
+        // pass over the store.
+        let mut leased: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
         for record in backend.scan() {
             let (rev, tombstone, kv) = record?;
             if stored.is_none() || rev.main > state.current_revision {
@@ -78,6 +82,7 @@ impl Kv {
                 index.tombstone(&kv.key, rev).map_err(|_| {
                     MvccError::Corrupt(format!("tombstone at {rev} for a key that is not live"))
                 })?;
+                leased.remove(&kv.key);
             } else {
                 if kv.mod_revision != rev.main {
                     return Err(MvccError::Corrupt(format!(
@@ -86,6 +91,11 @@ impl Kv {
                     )));
                 }
                 index.restore_put(&kv.key, rev, kv.create_revision, kv.version);
+                if kv.lease != 0 {
+                    leased.insert(kv.key, kv.lease);
+                } else {
+                    leased.remove(&kv.key);
+                }
             }
         }
         let mut leases = LeaseTable::default();
@@ -93,13 +103,20 @@ impl Kv {
             let (id, ttl) = record?;
             leases.apply(LeaseChange::Grant { id, ttl });
         }
-        let mut kv = Kv {
+        for (key, id) in leased {
+            if leases.get(id).is_none() {
+                // Stores written before puts checked their lease can hold such keys.
+                tracing::warn!(lease = id, ?key, "key names a lease that is not granted");
+                continue;
+            }
+            leases.apply(LeaseChange::Attach { id, key });
+        }
+        let kv = Kv {
             backend,
             index,
             state,
             leases,
         };
-        kv.attach_live_keys()?;
         tracing::debug!(
             ?state,
             keys = kv.index.len(),
@@ -107,27 +124,6 @@ impl Kv {
             "mvcc store opened"
         );
         Ok(kv)
-    }
-
-    /// Rebuilds the lease attachments from the live keys' `KeyValue.lease`. A key naming a
-    /// lease that is not granted is logged and left unattached (stores written before leases
-    /// were checked can hold such keys).
-    fn attach_live_keys(&mut self) -> Result<()> {
-        if self.leases.is_empty() {
-            return Ok(());
-        }
-        let live = self.range_keys(b"\0", b"\0", &RangeOptions::default())?;
-        for kv in live.kvs.into_iter().filter(|kv| kv.lease != 0) {
-            if self.leases.get(kv.lease).is_none() {
-                tracing::warn!(lease = kv.lease, key = ?kv.key, "key names a lease that is not granted");
-                continue;
-            }
-            self.leases.apply(LeaseChange::Attach {
-                id: kv.lease,
-                key: kv.key,
-            });
-        }
-        Ok(())
     }
 
     /// The granted leases and their keys (etcd lessor state that lives in the log order).
