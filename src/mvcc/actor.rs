@@ -27,15 +27,23 @@ use tokio::sync::oneshot;
 pub type ApplyResult = Result<Option<ApplyOutcome>, MvccError>;
 type RangeReply = oneshot::Sender<Result<RangeResponse, MvccError>>;
 
+/// A caller waiting for the applied index to reach some index.
+enum Parked {
+    /// A Range to serve then (a read after ReadIndex).
+    Read(RangeRequest, RangeReply),
+    /// Just a signal ([`WaitApplied`]).
+    Wait(oneshot::Sender<()>),
+}
+
 /// Owns the MVCC store and the member table; see the module docs.
 pub struct StoreActor {
     kv: Kv,
     members: Members,
     waiters: BTreeMap<u64, oneshot::Sender<ApplyResult>>,
     /// Reads parked until `applied_index` reaches their read index, keyed by that index.
-    parked_reads: BTreeMap<u64, Vec<(RangeRequest, RangeReply)>>,
-    /// [`WaitApplied`] callers parked until `applied_index` reaches their index.
-    parked_waits: BTreeMap<u64, Vec<oneshot::Sender<()>>>,
+    /// [`LocalRange`] and [`WaitApplied`] callers parked until `applied_index` reaches their
+    /// index, keyed by that index.
+    parked: BTreeMap<u64, Vec<Parked>>,
     /// Watch: where applied events go (set once by [`AttachWatchHub`]; `None` = no watches).
     watch_hub: Option<Addr<WatchHub>>,
     /// Leases: told of every grant and revoke applied (set once by [`AttachLeaseReaper`]).
@@ -54,8 +62,7 @@ impl StoreActor {
             kv,
             members,
             waiters: BTreeMap::new(),
-            parked_reads: BTreeMap::new(),
-            parked_waits: BTreeMap::new(),
+            parked: BTreeMap::new(),
             watch_hub: None,
             lease_reaper: None,
         }
@@ -141,21 +148,20 @@ impl StoreActor {
         }
     }
 
-    fn serve_parked_reads(&mut self) {
-        while let Some(entry) = self.parked_waits.first_entry() {
+    fn serve_parked(&mut self) {
+        while let Some(entry) = self.parked.first_entry() {
             if *entry.key() > self.kv.applied_index() {
                 break;
             }
-            for reply in entry.remove() {
-                let _ = reply.send(());
-            }
-        }
-        while let Some(entry) = self.parked_reads.first_entry() {
-            if *entry.key() > self.kv.applied_index() {
-                break;
-            }
-            for (req, reply) in entry.remove() {
-                let _ = reply.send(self.kv.range(&req));
+            for parked in entry.remove() {
+                match parked {
+                    Parked::Read(req, reply) => {
+                        let _ = reply.send(self.kv.range(&req));
+                    }
+                    Parked::Wait(reply) => {
+                        let _ = reply.send(());
+                    }
+                }
             }
         }
     }
@@ -188,7 +194,7 @@ impl Handler<ApplyCommitted> for StoreActor {
         }
         self.revision
             .store(self.kv.current_revision(), Ordering::Release);
-        self.serve_parked_reads();
+        self.serve_parked();
     }
 }
 
@@ -248,10 +254,10 @@ impl Handler<LocalRange> for StoreActor {
         if msg.min_applied_index <= self.kv.applied_index() {
             let _ = msg.reply.send(self.kv.range(&msg.request));
         } else {
-            self.parked_reads
+            self.parked
                 .entry(msg.min_applied_index)
                 .or_default()
-                .push((msg.request, msg.reply));
+                .push(Parked::Read(msg.request, msg.reply));
         }
     }
 }
@@ -399,10 +405,10 @@ impl Handler<WaitApplied> for StoreActor {
         if msg.index <= self.kv.applied_index() {
             let _ = msg.reply.send(());
         } else {
-            self.parked_waits
+            self.parked
                 .entry(msg.index)
                 .or_default()
-                .push(msg.reply);
+                .push(Parked::Wait(msg.reply));
         }
     }
 }
