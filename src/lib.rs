@@ -6,6 +6,7 @@
 //!
 //! | module | what it is | actor |
 //! |---|---|---|
+//! | [`node`] | the pure node driver: `RawNode` + the `Ready` in flight + reads -> effects as data | (driven by `RaftActor`, the simulator, the raft test harness) |
 //! | [`raft`] | hand-written Raft: `RawNode` (step/tick/propose/ready/advance), log, progress, quorum | `RaftActor` |
 //! | [`log`] | the durable Raft log + hard state in fjall, checksummed, group-committed fsync | `LogActor` |
 //! | [`mvcc`] | revisions, key generations, the tree index, Range/Put/DeleteRange/Txn/Compact | `StoreActor` |
@@ -28,6 +29,7 @@ pub mod log;
 pub mod logging;
 pub mod metrics;
 pub mod mvcc;
+pub mod node;
 pub mod pb;
 pub mod peer;
 pub mod raft;

@@ -2,7 +2,7 @@
 //! clients match on the text, so it must not drift.
 
 use crate::mvcc::MvccError;
-use crate::raft::actor::ProposeError;
+use crate::node::ProposeError;
 use tonic::Status;
 
 /// `InvalidArgument` "etcdserver: key is not provided".

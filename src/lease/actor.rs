@@ -7,9 +7,10 @@
 //! see docs/lease.md.
 
 use super::clock::{ClockError, LeaseClock};
+use crate::node::RaftStatus;
 use crate::pb::etcdserverpb::LeaseRevokeRequest;
 use crate::pb::peerpb::{InternalRequest, internal_request};
-use crate::raft::actor::{Propose, RaftActor, RaftStatus};
+use crate::raft::actor::{Propose, RaftActor};
 use actix::prelude::*;
 use prost::Message as _;
 use std::time::{Duration, Instant};

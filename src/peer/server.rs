@@ -63,11 +63,16 @@ impl RaftPeer for PeerService {
                 );
                 return Err(Status::failed_precondition("cluster id mismatch"));
             }
+            let mut messages = Vec::with_capacity(batch.messages.len());
             for m in batch.messages {
                 match message_from_pb(m) {
-                    Ok(m) => self.raft.do_send(Step(m)),
+                    Ok(m) => messages.push(m),
                     Err(e) => tracing::warn!("bad raft message dropped: {e}"),
                 }
+            }
+            if !messages.is_empty() {
+                // One Step per batch: the driver steps them all, then drives once.
+                self.raft.do_send(Step(messages));
             }
         }
         Ok(Response::new(SendAck {}))

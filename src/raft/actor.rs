@@ -1,72 +1,46 @@
-//! `RaftActor`: the thin shell around [`RawNode`] (STYLE.md: actors carry effects out, cores decide).
+//! `RaftActor`: the thin shell around the [`NodeDriver`] (STYLE.md: actors carry effects out,
+//! cores decide). Every decision — when a `Ready` may be taken, what waits for the fsync, when
+//! committed entries are handed out, conf-change application, failing reads on a leader
+//! change — is the driver's (`src/node/mod.rs`); this actor feeds it inputs and routes its
+//! [`Effect`]s:
 //!
 //! ```text
-//!  ticks ─┐   Step (from PeerLink server) ─┐   Propose / ReadIndex (from the gRPC API)
+//!  ticks ─┐   Step (from the peer server) ─┐   Propose / ReadIndex (from the gRPC API)
 //!         ▼                                ▼
-//!       RawNode::tick / step / propose / read_index
-//!         │ ready()
-//!         ├─ messages            ──────────────► PeerLink (at once; leader's AppendEntries too)
-//!         ├─ read_states         ──────────────► waiting ReadIndex callers
-//!         ├─ hard_state+entries  ── Persist ───► LogActor (one fsync for the whole Ready)
-//!         │        ◄── Persisted ─┘
-//!         ├─ persisted_messages  ──────────────► PeerLink (vote grants, append acks)
-//!         ├─ committed_entries   ─ ApplyCommitted► StoreActor
-//!         └─ advance()
+//!       NodeDriver::tick / step / propose / read_index      ◄── Persisted (LogActor answer)
+//!         │ effects()
+//!         ├─ Send              ─────────────────► PeerLink of each peer
+//!         ├─ Persist(write)    ── Persist ──────► LogActor (one fsync for the whole Ready)
+//!         ├─ Apply(entries)    ── ApplyCommitted ► StoreActor
+//!         ├─ ReadReady/Failed  ─────────────────► the waiting ReadIndex caller
+//!         ├─ StatusChanged     ─────────────────► the RaftStatus watch channel
+//!         └─ ConfChangeApplied ─────────────────► logged (membership RPCs: not yet)
 //! ```
-//! While a `Persist` is in flight the actor keeps stepping messages and ticks but fetches no new
-//! `Ready`; whatever accumulates lands in the next one, so one fsync covers many proposals
-//! (group commit).
 
-use crate::log::actor::{LogActor, Persist, Persisted};
+use crate::log::actor::{LogActor, Persist};
 use crate::mvcc::actor::{ApplyCommitted, ApplyResult, CancelWait, RegisterWait, StoreActor};
+use crate::node::{Effect, NodeDriver, ProposeError, RaftStatus, Write};
 use crate::peer::actor::{PeerLink, SendMessages};
-use crate::raft::{Config, MemStorage, Message, NodeId, RawNode, Ready, Role};
-use crate::storage::StorageError;
+use crate::raft::{Config, MemStorage, Message, NodeId};
 use actix::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
-/// What the rest of the server may read about Raft without asking the actor: published on a
-/// `watch` channel after every `Ready`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RaftStatus {
-    /// Current term.
-    pub term: u64,
-    /// Known leader, 0 when none.
-    pub leader_id: NodeId,
-    /// Highest index known committed.
-    pub commit_index: u64,
-    /// Whether this member is the leader.
-    pub is_leader: bool,
-}
+/// How often (in ticks) read waiters whose caller gave up are forgotten.
+const READ_PRUNE_TICKS: u64 = 100;
 
-/// Why a proposal or read could not be started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ProposeError {
-    /// No leader is known (election in progress or this member is cut off).
-    #[error("etcdserver: no leader")]
-    NoLeader,
-    /// The leader changed before a read index was confirmed.
-    #[error("etcdserver: leader changed")]
-    LeaderChanged,
-}
-
-/// Owns the Raft core and routes its effects; see the module docs.
+/// Owns the node driver and routes its effects; see the module docs.
 pub struct RaftActor {
-    /// This member's id.
-    id: NodeId,
-    node: RawNode<MemStorage>,
+    driver: NodeDriver,
     log: Addr<LogActor>,
     store: Addr<StoreActor>,
     peers: BTreeMap<NodeId, Addr<PeerLink>>,
     tick_interval: Duration,
-    /// A `Persist` is in flight; no new `Ready` until it returns.
-    persisting: bool,
-    /// ReadIndex callers by request context.
-    pending_reads: BTreeMap<u64, oneshot::Sender<Result<u64, ProposeError>>>,
-    next_read_ctx: u64,
-    status: RaftStatus,
+    ticks: u64,
+    /// ReadIndex callers by the read id handed to the driver.
+    read_waiters: BTreeMap<u64, oneshot::Sender<Result<u64, ProposeError>>>,
+    next_read_id: u64,
     status_tx: watch::Sender<RaftStatus>,
 }
 
@@ -83,7 +57,7 @@ pub struct RaftLinks {
 }
 
 impl RaftActor {
-    /// Builds the actor around a core restored from `storage`, with election jitter drawn
+    /// Builds the actor around a driver restored from `storage`, with election jitter drawn
     /// from a ChaCha8 PRNG seeded with `seed`.
     ///
     /// `tick_interval` is one Raft tick (etcd's `--heartbeat-interval`); the core's
@@ -98,7 +72,7 @@ impl RaftActor {
     ) -> Result<Self, crate::raft::RaftError> {
         use rand::SeedableRng;
         let rng = Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-        let node = RawNode::new(config, storage, rng)?;
+        let driver = NodeDriver::new(config, storage, rng)?;
         let RaftLinks {
             log,
             store,
@@ -106,85 +80,74 @@ impl RaftActor {
             status_tx,
         } = links;
         Ok(Self {
-            id: config.id,
-            node,
+            driver,
             log,
             store,
             peers,
             tick_interval,
-            persisting: false,
-            pending_reads: BTreeMap::new(),
-            next_read_ctx: 1,
-            status: RaftStatus::default(),
+            ticks: 0,
+            read_waiters: BTreeMap::new(),
+            next_read_id: 1,
             status_tx,
         })
     }
 
+    /// Drains the driver's effects and carries each out.
     fn drive(&mut self, ctx: &mut Context<Self>) {
-        if self.persisting || !self.node.has_ready() {
-            return;
-        }
-        let mut ready = self.node.ready();
-        self.publish_status(&ready);
-        self.send(std::mem::take(&mut ready.messages));
-        for rs in std::mem::take(&mut ready.read_states) {
-            let ctx_id = decode_ctx(self.id, &rs.request_ctx);
-            if let Some(tx) = ctx_id.and_then(|id| self.pending_reads.remove(&id)) {
-                let _ = tx.send(Ok(rs.index));
+        for effect in self.driver.effects() {
+            match effect {
+                Effect::Send(messages) => self.send(messages),
+                Effect::Persist(write) => self.persist(write, ctx),
+                Effect::Apply(entries) => self.store.do_send(ApplyCommitted { entries }),
+                Effect::ReadReady { id, index } => self.answer_read(id, Ok(index)),
+                Effect::ReadFailed { id, error } => self.answer_read(id, Err(error)),
+                Effect::StatusChanged(status) => {
+                    self.status_tx.send_replace(status);
+                }
+                Effect::ConfChangeApplied { index, conf_state } => {
+                    tracing::info!(index, ?conf_state, "configuration changed");
+                }
             }
         }
-        let hard_state = ready.hard_state;
-        let entries = std::mem::take(&mut ready.entries);
-        if hard_state.is_none() && entries.is_empty() {
-            self.finish(ready, ctx);
-            return;
-        }
-        self.persisting = true;
+    }
+
+    fn persist(&mut self, write: Write, ctx: &mut Context<Self>) {
+        let Write {
+            hard_state,
+            entries,
+            sync,
+        } = write;
         self.log
             .send(Persist {
                 hard_state,
                 entries,
-                sync: ready.must_sync(),
+                sync,
             })
             .into_actor(self)
-            .map(move |res, act, ctx| {
-                act.persisting = false;
-                match res {
-                    Ok(Ok(persisted)) => {
-                        act.stabilize(persisted);
-                        act.finish(ready, ctx);
+            .map(move |res, act, ctx| match res {
+                Ok(Ok(persisted)) => {
+                    let write = Write {
+                        hard_state: persisted.hard_state,
+                        entries: persisted.entries,
+                        sync,
+                    };
+                    if let Err(e) = act.driver.persisted(write) {
+                        fatal(&format!("the log's answer does not match the write: {e}"));
                     }
-                    Ok(Err(e)) => fatal(&e),
-                    Err(e) => fatal(&StorageError::Corrupt {
-                        keyspace: "raft_log",
-                        key: "-".into(),
-                        reason: format!("log actor unreachable: {e}"),
-                    }),
+                    act.drive(ctx);
                 }
+                Ok(Err(e)) => fatal(&format!("cannot persist the raft log: {e}")),
+                Err(e) => fatal(&format!(
+                    "the log actor is gone ({e}): nothing can be persisted"
+                )),
             })
             .spawn(ctx);
     }
 
-    /// Mirrors what the LogActor made durable into the core's storage view.
-    fn stabilize(&mut self, persisted: Persisted) {
-        let storage = self.node.storage_mut();
-        if let Err(e) = storage.append(&persisted.entries) {
-            // The core handed out these entries itself; a gap here is a bug, not bad input.
-            panic!("durable entries do not fit the in-memory log: {e}");
+    fn answer_read(&mut self, id: u64, result: Result<u64, ProposeError>) {
+        if let Some(tx) = self.read_waiters.remove(&id) {
+            let _ = tx.send(result);
         }
-        if let Some(hs) = persisted.hard_state {
-            storage.set_hard_state(hs);
-        }
-    }
-
-    fn finish(&mut self, mut ready: Ready, ctx: &mut Context<Self>) {
-        self.send(std::mem::take(&mut ready.persisted_messages));
-        let committed = std::mem::take(&mut ready.committed_entries);
-        if !committed.is_empty() {
-            self.store.do_send(ApplyCommitted { entries: committed });
-        }
-        self.node.advance(ready);
-        self.drive(ctx);
     }
 
     fn send(&self, messages: Vec<Message>) {
@@ -200,54 +163,27 @@ impl RaftActor {
         }
     }
 
-    fn publish_status(&mut self, ready: &Ready) {
-        let mut status = self.status.clone();
-        if let Some(ss) = &ready.soft_state {
-            status.leader_id = ss.leader_id;
-            status.is_leader = ss.role == Role::Leader;
-            if ss.leader_id != self.status.leader_id {
-                tracing::info!(leader = ss.leader_id, role = ?ss.role, "leader changed");
-                for (_, tx) in std::mem::take(&mut self.pending_reads) {
-                    let _ = tx.send(Err(ProposeError::LeaderChanged));
-                }
-            }
-        }
-        if let Some(hs) = &ready.hard_state {
-            status.term = hs.term;
-            status.commit_index = hs.commit;
-        }
-        if status != self.status {
-            self.status = status.clone();
-            self.status_tx.send_replace(status);
+    /// Forgets read waiters whose caller timed out (a read lost with a dropped message is
+    /// otherwise only failed at the next leader change).
+    fn prune_reads(&mut self) {
+        let gone: Vec<u64> = self
+            .read_waiters
+            .iter()
+            .filter(|(_, tx)| tx.is_closed())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.read_waiters.remove(&id);
+            self.driver.cancel_read(id);
         }
     }
 }
 
-/// Storage failure is fatal for a member, as in etcd: a log that cannot be made durable must
-/// not acknowledge anything.
-fn fatal(e: &StorageError) -> ! {
-    tracing::error!("fatal: cannot persist the raft log: {e}");
+/// A member that cannot make its log durable must not acknowledge anything, as in etcd: it
+/// stops.
+fn fatal(why: &str) -> ! {
+    tracing::error!("fatal: {why}");
     std::process::exit(1);
-}
-
-/// A read index request context: this member's id then a counter, 16 bytes. The leader keys
-/// pending reads by context (etcd raft's readOnly does the same), so contexts must be unique
-/// across members, not just within one.
-fn encode_ctx(member_id: u64, counter: u64) -> Vec<u8> {
-    let mut ctx = Vec::with_capacity(16);
-    ctx.extend_from_slice(&member_id.to_be_bytes());
-    ctx.extend_from_slice(&counter.to_be_bytes());
-    ctx
-}
-
-/// The counter of a context made by [`encode_ctx`] for `member_id`; `None` for another
-/// member's context.
-fn decode_ctx(member_id: u64, ctx: &[u8]) -> Option<u64> {
-    let (member, counter) = ctx.split_at_checked(8)?;
-    if member != member_id.to_be_bytes() {
-        return None;
-    }
-    counter.try_into().ok().map(u64::from_be_bytes)
 }
 
 impl Actor for RaftActor {
@@ -255,24 +191,30 @@ impl Actor for RaftActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(self.tick_interval, |act, ctx| {
-            act.node.tick();
+            act.driver.tick();
+            act.ticks += 1;
+            if act.ticks % READ_PRUNE_TICKS == 0 {
+                act.prune_reads();
+            }
             act.drive(ctx);
         });
         self.drive(ctx);
     }
 }
 
-/// A Raft message from a peer, to step into the core.
+/// Raft messages from a peer, stepped into the core together and driven once.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Step(pub Message);
+pub struct Step(pub Vec<Message>);
 
 impl Handler<Step> for RaftActor {
     type Result = ();
 
     fn handle(&mut self, msg: Step, ctx: &mut Context<Self>) {
-        if let Err(e) = self.node.step(msg.0) {
-            tracing::debug!("step: {e}");
+        for m in msg.0 {
+            if let Err(e) = self.driver.step(m) {
+                tracing::debug!("step: {e}");
+            }
         }
         self.drive(ctx);
     }
@@ -299,10 +241,7 @@ impl Handler<Propose> for RaftActor {
         if let Some((id, reply)) = msg.waiter {
             self.store.do_send(RegisterWait { id, reply });
         }
-        let result = self
-            .node
-            .propose(msg.data)
-            .map_err(|_| ProposeError::NoLeader);
+        let result = self.driver.propose(msg.data);
         if let (Err(_), Some(id)) = (&result, id) {
             self.store.do_send(CancelWait { id });
         }
@@ -321,16 +260,11 @@ impl Handler<ReadIndex> for RaftActor {
     type Result = Result<oneshot::Receiver<Result<u64, ProposeError>>, ProposeError>;
 
     fn handle(&mut self, _: ReadIndex, ctx: &mut Context<Self>) -> Self::Result {
-        if self.status.leader_id == 0 {
-            return Err(ProposeError::NoLeader);
-        }
-        let id = self.next_read_ctx;
-        self.next_read_ctx += 1;
+        let id = self.next_read_id;
+        self.next_read_id += 1;
+        self.driver.read_index(id)?;
         let (tx, rx) = oneshot::channel();
-        if self.node.read_index(encode_ctx(self.id, id)).is_err() {
-            return Err(ProposeError::NoLeader);
-        }
-        self.pending_reads.insert(id, tx);
+        self.read_waiters.insert(id, tx);
         self.drive(ctx);
         Ok(rx)
     }

@@ -1,0 +1,465 @@
+//! The node driver: the one place that turns the Raft core's [`Ready`]s into effects.
+//!
+//! [`NodeDriver`] owns the [`RawNode`], the `Ready` whose write is in flight, the pending
+//! ReadIndex requests and the member's published [`RaftStatus`]. It is pure: no actix, tokio,
+//! fjall, clock or hidden randomness. Its inputs are calls ([`tick`](NodeDriver::tick),
+//! [`step`](NodeDriver::step), [`propose`](NodeDriver::propose),
+//! [`read_index`](NodeDriver::read_index), [`persisted`](NodeDriver::persisted),
+//! [`applied`](NodeDriver::applied)); its output is a list of [`Effect`]s as data, drained with
+//! [`effects`](NodeDriver::effects). Three callers carry them out, and only carry them out:
+//!
+//! | caller | Send | Persist | Apply |
+//! |---|---|---|---|
+//! | `RaftActor` (`src/raft/actor.rs`) | `PeerLink`s | `LogActor` (fsync) | `StoreActor` |
+//! | the simulator (`simulation/src/cluster.rs`) | simulated network | simulated disk | `mvcc::applier` on a crash-losing backend |
+//! | the Raft test harness (`src/raft/testing.rs`) | a queue | at once | a list |
+//!
+//! so the simulator's thousand seeds test the server's own driving code, not a copy of it.
+//!
+//! ```text
+//!  tick / step / propose / read_index          persisted(write)            applied(index)
+//!          │                                        │                           │
+//!          ▼                                        ▼                           ▼
+//!   RawNode ── ready() ──► StatusChanged       Send (vote grants,          store's applied
+//!                          ReadFailed (leader   append acks)               index (for log
+//!                            changed)          Apply (committed entries)   compaction)
+//!                          Send (messages)     ConfChangeApplied
+//!                          ReadReady           advance() ──► next Ready
+//!                          Persist(write) ─ waits ─┘
+//! ```
+//!
+//! Rules that live here and nowhere else:
+//! - **One write in flight** (the [`Ready`] contract): while a [`Effect::Persist`] is
+//!   outstanding no new `Ready` is taken; what accumulates meanwhile lands in the next one, so
+//!   one fsync covers many proposals (group commit).
+//! - **Persist before promising**: `Ready::persisted_messages` leave only after
+//!   [`NodeDriver::persisted`] (Raft Figure 2, "respond to RPCs" after stable storage).
+//! - **Apply after durable**: committed entries are handed out after the write of the same
+//!   `Ready` is durable, in log order.
+//! - **Conf changes are applied to Raft here** (Raft thesis §4.1, a change takes effect when
+//!   applied): each committed `ConfChange` entry goes through `RawNode::apply_conf_change`
+//!   before `advance`, and is reported as [`Effect::ConfChangeApplied`].
+//! - **Reads**: `read_index` needs a known leader; a leader change fails every pending read
+//!   with [`ProposeError::LeaderChanged`] (etcd `ErrLeaderChanged`), because the new leader
+//!   will never answer a context the old one held.
+
+use std::collections::BTreeSet;
+
+use rand::RngCore;
+
+use crate::raft::{
+    ConfChange, ConfState, Config, Entry, EntryKind, HardState, MemStorage, Message, NodeId,
+    RaftError, RawNode, Ready, Role,
+};
+
+#[cfg(test)]
+mod tests;
+
+/// What the rest of a member may read about Raft without asking the driver: republished
+/// (as [`Effect::StatusChanged`]) whenever a `Ready` changes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// Current term.
+    pub term: u64,
+    /// Known leader, 0 when none.
+    pub leader_id: NodeId,
+    /// Highest index known committed.
+    pub commit_index: u64,
+    /// Whether this member is the leader.
+    pub is_leader: bool,
+}
+
+/// Why a proposal or read could not be started or finished (etcd's texts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// No leader is known (election in progress or this member is cut off).
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    /// The leader changed before a read index was confirmed.
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
+}
+
+/// One `Ready`'s hard state and entries, to make durable atomically (one fsync when `sync`).
+///
+/// The caller hands the same value back to [`NodeDriver::persisted`] once it is durable, so
+/// the entries are moved, never copied, on their way to disk and back into the core's view.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Write {
+    /// New term/vote/commit, if changed.
+    pub hard_state: Option<HardState>,
+    /// New entries; the entry at index `i` replaces every stored entry with index ≥ `i`.
+    pub entries: Vec<Entry>,
+    /// Whether durability needs an fsync (`Ready::must_sync`: entries or a term/vote change;
+    /// a commit-index-only change may be lost in a crash and relearned from the leader).
+    pub sync: bool,
+}
+
+/// An effect for the caller to carry out, in the order the driver lists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Raft messages that may leave now, in order (several may go to one peer).
+    Send(Vec<Message>),
+    /// Make the write durable, then call [`NodeDriver::persisted`] with it. At most one is
+    /// outstanding.
+    Persist(Write),
+    /// Committed entries for the state machine, in log order, indexes rising by one
+    /// (`ConfChange` entries included: the store only counts them as applied).
+    Apply(Vec<Entry>),
+    /// A committed membership change took effect in Raft at log `index`; `conf_state` is the
+    /// configuration a restart from that applied index must start from.
+    ConfChangeApplied {
+        /// Log index of the `ConfChange` entry.
+        index: u64,
+        /// The configuration after it.
+        conf_state: ConfState,
+    },
+    /// The read started by `read_index(id)` may be served once the store has applied through
+    /// `index` (Raft thesis §6.4).
+    ReadReady {
+        /// The id the caller passed to [`NodeDriver::read_index`].
+        id: u64,
+        /// Commit index the read must wait for.
+        index: u64,
+    },
+    /// The read started by `read_index(id)` will never be confirmed.
+    ReadFailed {
+        /// The id the caller passed to [`NodeDriver::read_index`].
+        id: u64,
+        /// Why (always [`ProposeError::LeaderChanged`] today).
+        error: ProposeError,
+    },
+    /// The published status changed.
+    StatusChanged(RaftStatus),
+}
+
+/// What [`NodeDriver::persisted`] refuses: a report that does not match the write in flight.
+/// Either is a bug in the caller, reported as what it is (never as corrupt storage).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    /// `persisted` was called while no write was in flight.
+    #[error("persisted() called with no write in flight")]
+    NothingInFlight,
+    /// The reported write is not the one in flight (another last entry or hard state).
+    #[error(
+        "persisted write (last entry {got:?}) is not the write in flight (last entry {want:?})"
+    )]
+    WrongWrite {
+        /// (index, term) of the last entry the caller reported.
+        got: Option<(u64, u64)>,
+        /// (index, term) of the last entry of the write in flight.
+        want: Option<(u64, u64)>,
+    },
+    /// The durable entries do not extend the in-memory log (a gap): a core bug.
+    #[error("durable entries do not fit the in-memory log: {0}")]
+    LogGap(RaftError),
+}
+
+/// The pure node driver; see the module docs.
+///
+/// Invariant: `in_flight.is_some()` exactly while an [`Effect::Persist`] has been handed out
+/// and not yet reported by [`NodeDriver::persisted`].
+pub struct NodeDriver {
+    raw: RawNode<MemStorage>,
+    /// The `Ready` whose write is being made durable.
+    in_flight: Option<Ready>,
+    /// (index, term) of the last entry and the hard state of the write in flight, to check
+    /// the caller's report.
+    in_flight_write: Option<(Option<(u64, u64)>, Option<HardState>)>,
+    /// Ids of the reads started here and not yet answered.
+    pending_reads: BTreeSet<u64>,
+    status: RaftStatus,
+    /// The store's applied index as last reported by [`NodeDriver::applied`].
+    store_applied_index: u64,
+    effects: Vec<Effect>,
+}
+
+impl NodeDriver {
+    /// A driver around a core built from `config` and `storage` (the durable log loaded into
+    /// memory), with election jitter from `rng`.
+    ///
+    /// Errors: the core's validation of `config` and `storage` ([`RaftError::ConfigInvalid`],
+    /// [`RaftError::Storage`]).
+    pub fn new(
+        config: &Config,
+        storage: MemStorage,
+        rng: Box<dyn RngCore + Send>,
+    ) -> Result<Self, RaftError> {
+        let raw = RawNode::new(config, storage, rng)?;
+        let store_applied_index = config.applied;
+        Ok(NodeDriver {
+            raw,
+            in_flight: None,
+            in_flight_write: None,
+            pending_reads: BTreeSet::new(),
+            status: RaftStatus::default(),
+            store_applied_index,
+            effects: Vec::new(),
+        })
+    }
+
+    /// Advances logical time by one tick (the server's `--heartbeat-interval`).
+    pub fn tick(&mut self) {
+        self.raw.tick();
+    }
+
+    /// Steps one message from a peer. Errors: the core's refusal
+    /// ([`RaftError::WrongRecipient`], [`RaftError::ProposalDropped`] for a forwarded proposal
+    /// or read this node cannot serve); the caller drops the message.
+    pub fn step(&mut self, msg: Message) -> Result<(), RaftError> {
+        self.raw.step(msg)
+    }
+
+    /// Proposes one entry (an encoded `peerpb::InternalRequest`). Its outcome is learned only
+    /// by applying it. Errors: [`ProposeError::NoLeader`] when the core drops it (no leader,
+    /// candidate, leadership transfer in progress).
+    pub fn propose(&mut self, data: Vec<u8>) -> Result<(), ProposeError> {
+        self.raw.propose(data).map_err(|_| ProposeError::NoLeader)
+    }
+
+    /// Proposes a membership change (Raft thesis §4). Errors: as [`RawNode::propose_conf_change`].
+    pub fn propose_conf_change(&mut self, cc: &ConfChange) -> Result<(), RaftError> {
+        self.raw.propose_conf_change(cc)
+    }
+
+    /// Starts a linearizable read with the caller's `id` (unique among this member's pending
+    /// reads); its answer is a later [`Effect::ReadReady`] or [`Effect::ReadFailed`] with the
+    /// same id. A read can also be lost silently (a dropped message): callers time out.
+    ///
+    /// Errors: [`ProposeError::NoLeader`] when no leader is known (as published) or the core
+    /// refuses the read.
+    pub fn read_index(&mut self, id: u64) -> Result<(), ProposeError> {
+        if self.status.leader_id == 0 {
+            return Err(ProposeError::NoLeader);
+        }
+        let ctx = encode_read_ctx(self.raw.id(), id);
+        self.raw
+            .read_index(ctx)
+            .map_err(|_| ProposeError::NoLeader)?;
+        self.pending_reads.insert(id);
+        Ok(())
+    }
+
+    /// Forgets a read whose caller gave up (timeout); a later answer for it is dropped.
+    pub fn cancel_read(&mut self, id: u64) {
+        self.pending_reads.remove(&id);
+    }
+
+    /// Leader: starts a leadership transfer to voter `to` (thesis §3.10). Ignored elsewhere.
+    pub fn transfer_leader(&mut self, to: NodeId) {
+        self.raw.transfer_leader(to);
+    }
+
+    /// Starts an election now. Errors: [`RaftError::NotVoter`].
+    pub fn campaign(&mut self) -> Result<(), RaftError> {
+        self.raw.campaign()
+    }
+
+    /// Reports that the [`Effect::Persist`] handed out last is durable, handing its write back.
+    /// Sends what waited for it, hands out the committed entries and advances the core.
+    ///
+    /// Errors: [`DriverError`] when no write is in flight or `write` is not that write (a
+    /// caller bug; the driver's state is unchanged).
+    pub fn persisted(&mut self, write: Write) -> Result<(), DriverError> {
+        let Some((want_last, want_hs)) = self.in_flight_write else {
+            return Err(DriverError::NothingInFlight);
+        };
+        let got_last = write.entries.last().map(|e| (e.index, e.term));
+        if got_last != want_last || write.hard_state != want_hs {
+            return Err(DriverError::WrongWrite {
+                got: got_last,
+                want: want_last,
+            });
+        }
+        let storage = self.raw.storage_mut();
+        storage
+            .append(&write.entries)
+            .map_err(DriverError::LogGap)?;
+        if let Some(hs) = write.hard_state {
+            storage.set_hard_state(hs);
+        }
+        self.in_flight_write = None;
+        let ready = self
+            .in_flight
+            .take()
+            .expect("in_flight_write implies in_flight");
+        self.finish(ready);
+        Ok(())
+    }
+
+    /// Reports the store's applied index (what the state machine has applied, durably or
+    /// not). Never goes back.
+    pub fn applied(&mut self, index: u64) {
+        self.store_applied_index = self.store_applied_index.max(index);
+    }
+
+    /// Takes every `Ready` the core has until one needs the disk (or none is left) and
+    /// returns the effects accumulated so far, in order.
+    pub fn effects(&mut self) -> Vec<Effect> {
+        while self.drive_one() {}
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Takes at most one `Ready` into effects (kept for [`NodeDriver::effects`] or
+    /// [`NodeDriver::take_effects`]); false when blocked on a write or nothing is ready. For
+    /// callers that show one `Ready` at a time (the interaction-test harness).
+    pub fn drive_one(&mut self) -> bool {
+        if self.in_flight.is_some() || !self.raw.has_ready() {
+            return false;
+        }
+        let mut ready = self.raw.ready();
+        self.publish_status(&ready);
+        let messages = std::mem::take(&mut ready.messages);
+        if !messages.is_empty() {
+            self.effects.push(Effect::Send(messages));
+        }
+        let me = self.raw.id();
+        for rs in std::mem::take(&mut ready.read_states) {
+            match decode_read_ctx(me, &rs.request_ctx) {
+                Some(id) if self.pending_reads.remove(&id) => {
+                    self.effects.push(Effect::ReadReady {
+                        id,
+                        index: rs.index,
+                    })
+                }
+                _ => tracing::debug!(index = rs.index, "read state for no pending read dropped"),
+            }
+        }
+        let hard_state = ready.hard_state;
+        let entries = std::mem::take(&mut ready.entries);
+        if hard_state.is_none() && entries.is_empty() {
+            self.finish(ready);
+            return true;
+        }
+        self.in_flight_write = Some((entries.last().map(|e| (e.index, e.term)), hard_state));
+        self.effects.push(Effect::Persist(Write {
+            hard_state,
+            entries,
+            sync: ready.must_sync(),
+        }));
+        self.in_flight = Some(ready);
+        true
+    }
+
+    /// The effects accumulated so far, without taking new `Ready`s.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// After the write: send what needed it, apply conf changes, hand out committed entries,
+    /// advance.
+    fn finish(&mut self, mut ready: Ready) {
+        let persisted_messages = std::mem::take(&mut ready.persisted_messages);
+        if !persisted_messages.is_empty() {
+            self.effects.push(Effect::Send(persisted_messages));
+        }
+        let committed = std::mem::take(&mut ready.committed_entries);
+        let mut conf_changes = Vec::new();
+        for entry in committed.iter().filter(|e| e.kind == EntryKind::ConfChange) {
+            match ConfChange::decode(&entry.data) {
+                Ok(cc) => match self.raw.apply_conf_change(&cc) {
+                    Ok(conf_state) => {
+                        self.raw.storage_mut().set_conf_state(conf_state.clone());
+                        conf_changes.push(Effect::ConfChangeApplied {
+                            index: entry.index,
+                            conf_state,
+                        });
+                    }
+                    // Refused alike on every member (it does not fit the configuration).
+                    Err(e) => tracing::warn!(index = entry.index, "conf change ignored: {e}"),
+                },
+                Err(e) => tracing::error!(index = entry.index, "undecodable conf change: {e}"),
+            }
+        }
+        if !committed.is_empty() {
+            self.effects.push(Effect::Apply(committed));
+        }
+        self.effects.extend(conf_changes);
+        self.raw.advance(ready);
+    }
+
+    fn publish_status(&mut self, ready: &Ready) {
+        let mut status = self.status.clone();
+        if let Some(ss) = &ready.soft_state {
+            status.leader_id = ss.leader_id;
+            status.is_leader = ss.role == Role::Leader;
+            if ss.leader_id != self.status.leader_id {
+                tracing::info!(leader = ss.leader_id, role = ?ss.role, "leader changed");
+                for id in std::mem::take(&mut self.pending_reads) {
+                    self.effects.push(Effect::ReadFailed {
+                        id,
+                        error: ProposeError::LeaderChanged,
+                    });
+                }
+            }
+        }
+        if let Some(hs) = &ready.hard_state {
+            status.term = hs.term;
+            status.commit_index = hs.commit;
+        }
+        if status != self.status {
+            self.status = status.clone();
+            self.effects.push(Effect::StatusChanged(status));
+        }
+    }
+
+    /// Whether nothing is in flight and nothing is ready (the simulator's "settled").
+    pub fn is_settled(&self) -> bool {
+        self.in_flight.is_none() && !self.raw.has_ready()
+    }
+
+    /// Whether a write is in flight.
+    pub fn is_persisting(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// The status as last published.
+    pub fn status(&self) -> &RaftStatus {
+        &self.status
+    }
+
+    /// The store's applied index as last reported by [`NodeDriver::applied`] (at start:
+    /// `Config::applied`).
+    pub fn store_applied_index(&self) -> u64 {
+        self.store_applied_index
+    }
+
+    /// Ids of the reads waiting for an answer, in order.
+    pub fn pending_reads(&self) -> impl Iterator<Item = u64> + '_ {
+        self.pending_reads.iter().copied()
+    }
+
+    /// The core, to read its state (`status()`, `storage()`).
+    pub fn raw(&self) -> &RawNode<MemStorage> {
+        &self.raw
+    }
+
+    /// The core, for the test harness's direct calls (e.g. stepping foreign read contexts).
+    #[cfg(test)]
+    pub(crate) fn raw_mut(&mut self) -> &mut RawNode<MemStorage> {
+        &mut self.raw
+    }
+}
+
+/// A read index request context: the member's id then the caller's read id, 16 bytes
+/// big-endian. The leader keys pending reads by context (etcd raft's readOnly does the same),
+/// so contexts must be unique across members, not only within one.
+pub fn encode_read_ctx(member_id: NodeId, id: u64) -> Vec<u8> {
+    let mut ctx = Vec::with_capacity(16);
+    ctx.extend_from_slice(&member_id.to_be_bytes());
+    ctx.extend_from_slice(&id.to_be_bytes());
+    ctx
+}
+
+/// The read id of a context made by [`encode_read_ctx`] for `member_id`; `None` for another
+/// member's context or another shape.
+pub fn decode_read_ctx(member_id: NodeId, ctx: &[u8]) -> Option<u64> {
+    if ctx.len() != 16 {
+        return None;
+    }
+    let (member, id) = ctx.split_at(8);
+    if member != member_id.to_be_bytes() {
+        return None;
+    }
+    id.try_into().ok().map(u64::from_be_bytes)
+}

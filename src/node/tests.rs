@@ -1,0 +1,270 @@
+//! Unit tests of the node driver: returned effects, in order, and the resulting state.
+
+use rand::SeedableRng;
+
+use super::*;
+use crate::raft::{ConfChangeType, MessageBody};
+
+fn driver(id: NodeId, voters: &[NodeId]) -> NodeDriver {
+    let storage = MemStorage::new_with_conf_state(ConfState::from_voters(voters.iter().copied()));
+    let rng = Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(id));
+    NodeDriver::new(&Config::new(id), storage, rng).expect("valid node")
+}
+
+/// Carries out effects at once (a disk that never fails), returning everything seen.
+fn run_to_quiet(d: &mut NodeDriver) -> Vec<Effect> {
+    let mut seen = Vec::new();
+    loop {
+        let effects = d.effects();
+        if effects.is_empty() {
+            return seen;
+        }
+        for e in effects {
+            if let Effect::Persist(w) = &e {
+                d.persisted(w.clone()).expect("the write in flight");
+            }
+            seen.push(e);
+        }
+    }
+}
+
+fn kinds(effects: &[Effect]) -> Vec<&'static str> {
+    effects
+        .iter()
+        .map(|e| match e {
+            Effect::Send(_) => "send",
+            Effect::Persist(_) => "persist",
+            Effect::Apply(_) => "apply",
+            Effect::ConfChangeApplied { .. } => "conf",
+            Effect::ReadReady { .. } => "read-ready",
+            Effect::ReadFailed { .. } => "read-failed",
+            Effect::StatusChanged(_) => "status",
+        })
+        .collect()
+}
+
+fn leader(id: NodeId) -> NodeDriver {
+    let mut d = driver(id, &[id]);
+    d.campaign().unwrap();
+    run_to_quiet(&mut d);
+    assert!(d.status().is_leader);
+    d
+}
+
+#[test]
+fn single_voter_elects_itself_and_applies_its_empty_entry_after_persisting() {
+    let mut d = driver(1, &[1]);
+    d.campaign().unwrap();
+    let effects = run_to_quiet(&mut d);
+    let status = effects
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Effect::StatusChanged(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a status change");
+    assert_eq!(
+        status,
+        RaftStatus {
+            term: 1,
+            leader_id: 1,
+            commit_index: 1,
+            is_leader: true
+        }
+    );
+    let persist_at = kinds(&effects)
+        .iter()
+        .position(|k| *k == "persist")
+        .unwrap();
+    let apply_at = kinds(&effects).iter().position(|k| *k == "apply").unwrap();
+    assert!(persist_at < apply_at, "{:?}", kinds(&effects));
+    assert!(d.is_settled());
+    assert_eq!(d.raw().status().applied, 1);
+}
+
+#[test]
+fn no_new_ready_while_a_write_is_in_flight_then_one_write_covers_all_proposals() {
+    let mut d = leader(1);
+    d.propose(b"a".to_vec()).unwrap();
+    let first = d.effects();
+    let Some(Effect::Persist(w1)) = first.iter().find(|e| matches!(e, Effect::Persist(_))) else {
+        panic!("expected a write: {first:?}");
+    };
+    assert_eq!(w1.entries.len(), 1);
+    d.propose(b"b".to_vec()).unwrap();
+    d.propose(b"c".to_vec()).unwrap();
+    assert!(d.effects().is_empty(), "blocked on the write in flight");
+    assert!(d.is_persisting());
+    d.persisted(w1.clone()).unwrap();
+    let after = d.effects();
+    let writes: Vec<&Write> = after
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Persist(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(writes.len(), 1);
+    assert_eq!(
+        writes[0]
+            .entries
+            .iter()
+            .map(|e| e.data.clone())
+            .collect::<Vec<_>>(),
+        vec![b"b".to_vec(), b"c".to_vec()],
+        "group commit: both later proposals in one write"
+    );
+    assert!(writes[0].sync);
+}
+
+#[test]
+fn persisted_messages_leave_only_after_the_write() {
+    // A follower that receives AppendEntries answers only after persisting them.
+    let mut d = driver(2, &[1, 2]);
+    let append = Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::AppendEntries {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![Entry {
+                term: 1,
+                index: 1,
+                kind: EntryKind::Normal,
+                data: b"x".to_vec(),
+            }],
+            commit: 0,
+        },
+    };
+    d.step(append).unwrap();
+    let effects = d.effects();
+    let persist = effects.iter().position(|e| matches!(e, Effect::Persist(_)));
+    let ack_before = effects.iter().any(|e| {
+        matches!(e, Effect::Send(ms) if ms.iter().any(|m| matches!(m.body, MessageBody::AppendEntriesResponse { .. })))
+    });
+    assert!(persist.is_some(), "{effects:?}");
+    assert!(
+        !ack_before,
+        "ack sent before the write was durable: {effects:?}"
+    );
+    let Some(Effect::Persist(w)) = persist.map(|i| effects[i].clone()) else {
+        unreachable!()
+    };
+    d.persisted(w).unwrap();
+    let after = d.effects();
+    assert!(
+        matches!(&after[0], Effect::Send(ms) if matches!(ms[0].body, MessageBody::AppendEntriesResponse { reject: false, index: 1, .. })),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn a_wrong_or_unexpected_persist_report_is_refused_and_changes_nothing() {
+    let mut d = leader(1);
+    assert_eq!(
+        d.persisted(Write::default()),
+        Err(DriverError::NothingInFlight)
+    );
+    d.propose(b"a".to_vec()).unwrap();
+    let effects = d.effects();
+    let Some(Effect::Persist(w)) = effects
+        .into_iter()
+        .find(|e| matches!(e, Effect::Persist(_)))
+    else {
+        panic!("expected a write")
+    };
+    let mut wrong = w.clone();
+    wrong.entries.clear();
+    assert!(matches!(
+        d.persisted(wrong),
+        Err(DriverError::WrongWrite { .. })
+    ));
+    assert!(d.is_persisting(), "still waiting for the real write");
+    d.persisted(w).unwrap();
+    assert!(!d.is_persisting());
+}
+
+#[test]
+fn read_index_on_a_leader_is_answered_with_its_id_and_without_a_leader_is_refused() {
+    let mut d = driver(1, &[1]);
+    assert_eq!(d.read_index(7), Err(ProposeError::NoLeader));
+    let mut d = leader(1);
+    d.read_index(7).unwrap();
+    let effects = run_to_quiet(&mut d);
+    assert!(
+        effects.contains(&Effect::ReadReady { id: 7, index: 1 }),
+        "{effects:?}"
+    );
+    assert_eq!(d.pending_reads().count(), 0);
+}
+
+#[test]
+fn a_leader_change_fails_every_pending_read() {
+    // Follower 2 of a 3-member cluster learns leader 1, asks for a read (forwarded to 1, never
+    // answered), then hears of a newer term without leader: the read fails.
+    let mut d = driver(2, &[1, 2, 3]);
+    d.step(Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::Heartbeat {
+            commit: 0,
+            ctx: Vec::new(),
+        },
+    })
+    .unwrap();
+    run_to_quiet(&mut d);
+    assert_eq!(d.status().leader_id, 1);
+    d.read_index(5).unwrap();
+    let forwarded = d.effects();
+    assert!(
+        matches!(&forwarded[..], [Effect::Send(ms)] if matches!(ms[0].body, MessageBody::ReadIndex { .. })),
+        "{forwarded:?}"
+    );
+    for _ in 0..30 {
+        d.tick(); // election timeout: becomes a candidate, leader unknown
+    }
+    let effects = run_to_quiet(&mut d);
+    assert!(
+        effects.contains(&Effect::ReadFailed {
+            id: 5,
+            error: ProposeError::LeaderChanged
+        }),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn committed_conf_change_is_applied_to_raft_and_reported_after_the_entries() {
+    let mut d = leader(1);
+    d.propose_conf_change(&ConfChange::single(ConfChangeType::AddLearner, 2))
+        .unwrap();
+    let effects = run_to_quiet(&mut d);
+    let ks = kinds(&effects);
+    let apply = ks.iter().rposition(|k| *k == "apply").unwrap();
+    let conf = ks
+        .iter()
+        .position(|k| *k == "conf")
+        .expect("conf change applied");
+    assert!(apply < conf, "{ks:?}");
+    let Effect::ConfChangeApplied { index, conf_state } = &effects[conf] else {
+        unreachable!()
+    };
+    assert_eq!(*index, 2);
+    assert_eq!(
+        conf_state.learners.iter().copied().collect::<Vec<_>>(),
+        vec![2]
+    );
+    assert_eq!(d.raw().status().conf_state, *conf_state);
+    assert_eq!(d.raw().storage().conf_state(), conf_state);
+}
+
+#[test]
+fn read_contexts_carry_the_member_and_do_not_decode_for_another() {
+    let ctx = encode_read_ctx(3, 42);
+    assert_eq!(decode_read_ctx(3, &ctx), Some(42));
+    assert_eq!(decode_read_ctx(4, &ctx), None);
+    assert_eq!(decode_read_ctx(3, &ctx[..8]), None);
+}
