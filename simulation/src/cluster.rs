@@ -1,16 +1,19 @@
-//! The simulated cluster: N nodes, each a [`RawNode`] over `MemStorage` with a simulated
-//! [`Disk`] and an MVCC [`Kv`] on a real fjall database in a temp dir, wired together by the
-//! simulated [`Network`] and driven by the virtual clock.
+//! The simulated cluster: N nodes, each the server's own [`NodeDriver`] over a simulated
+//! [`Disk`] and an MVCC [`Kv`], wired together by the simulated [`Network`] and driven by the
+//! virtual clock.
 //!
-//! Each node is driven exactly as the server's `RaftActor` and `StoreActor` drive it
-//! (`src/raft/actor.rs`, `src/mvcc/actor.rs`), following the [`Ready`] contract:
+//! Nothing here decides how Raft is driven: the driver does (`src/node/mod.rs`), exactly as in
+//! the server's `RaftActor`. The simulator only carries out its effects:
 //! ```text
-//!   ready() ─► send `messages` at once
-//!           ─► write hard state + entries to the disk (fsync completes after 0..=k ticks;
-//!              no new Ready meanwhile; a crash before completion loses the write)
-//!   fsync done ─► copy into MemStorage ─► send `persisted_messages`
-//!              ─► apply `committed_entries` to the Kv (StoreActor::apply) ─► advance()
+//!   tick / deliver / propose / read ─► NodeDriver ─► effects()
+//!     Send(messages)   ─► the network (delay, loss, duplication, partitions)
+//!     Persist(write)   ─► the disk; its fsync completes after 0..=k ticks (a crash before
+//!                         that loses it) ─► NodeDriver::persisted(write) ─► more effects
+//!     Apply(entries)   ─► the Kv (as the StoreActor), watch hub, lease clock, client acks
+//!     ReadReady/Failed ─► the workload's pending linearizable reads
 //! ```
+//! Sabotage modes are filters on those effects or on the disk, so the invariants are shown
+//! to catch bugs in the real driving code.
 //!
 //! A run has two phases (TigerBeetle's VOPR): a **safety phase** with faults on — lossy,
 //! duplicating, reordering links, partitions, crashes within a fault budget (never more than
@@ -25,12 +28,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use ferrokv::mvcc::{Kv, Request as KvRequest, Response};
+use ferrokv::node::{Effect, NodeDriver, Write};
 use ferrokv::pb::etcdserverpb::{PutRequest, RangeRequest};
 use ferrokv::pb::mvccpb::KeyValue;
 use ferrokv::pb::peerpb::{InternalRequest, internal_request};
-use ferrokv::raft::{
-    ConfState, Config, Entry, MemStorage, Message, MessageBody, NodeId, RawNode, Ready, Role,
-};
+use ferrokv::raft::{ConfState, Config, Entry, Message, MessageBody, NodeId, Role};
 use fjall::Database;
 use prost::Message as _;
 use rand::{Rng, RngCore, SeedableRng};
@@ -67,13 +69,15 @@ pub struct Options {
     pub sabotage: Option<Sabotage>,
 }
 
-/// A deliberate bug in how the simulator drives a node, for checking the checker: with one
-/// of these, some seeds must fail (see `tests/sabotage.rs`). Never set in normal runs.
+/// A deliberate bug injected into how a node's effects are carried out, for checking the
+/// checker: with one of these, some seeds must fail (see `tests/sabotage.rs`). Never set in
+/// normal runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sabotage {
-    /// Send `persisted_messages` (vote grants, append acks) before the write is durable,
-    /// breaking step 3 of the `Ready` contract: a crash can then make a node forget a vote
-    /// or entries it already promised.
+    /// Report each `Persist` effect to the driver as durable at once, while the disk write is
+    /// still in flight: vote grants and append acks leave before the fsync (step 3 of the
+    /// `Ready` contract broken), so a crash can make a node forget a vote or entries it
+    /// already promised.
     SendBeforePersist,
     /// The disk acknowledges an fsync but a crash loses the last durable entry (a disk cache
     /// that lies), so a node can forget an entry it acknowledged.
@@ -250,9 +254,8 @@ struct Node {
     /// The node's data directory: survives crashes, removed at the end of the run.
     dir: tempfile::TempDir,
     store: Option<Store>,
-    raw: Option<RawNode<MemStorage>>,
-    /// The Ready whose write is on the disk, waiting for its fsync.
-    in_flight: Option<Ready>,
+    /// The server's own node driver (`None` while down).
+    driver: Option<NodeDriver>,
     /// Starts so far (1 after the first start).
     incarnation: u64,
     /// Role last observed, to trace changes.
@@ -265,7 +268,7 @@ struct Node {
 
 impl Node {
     fn running(&self) -> bool {
-        self.raw.is_some()
+        self.driver.is_some()
     }
 }
 
@@ -363,8 +366,7 @@ impl Cluster {
                     .tempdir_in(&options.data_dir)
                     .expect("creating a temp dir for a simulated node"),
                 store: None,
-                raw: None,
-                in_flight: None,
+                driver: None,
                 incarnation: 0,
                 role: Role::Follower,
                 watch: None,
@@ -453,8 +455,8 @@ impl Cluster {
         self.watch_tick(phase)?;
         self.lease_tick(phase)?;
         for i in 0..self.nodes.len() {
-            if let Some(raw) = self.nodes[i].raw.as_mut() {
-                raw.tick();
+            if let Some(driver) = self.nodes[i].driver.as_mut() {
+                driver.tick();
                 self.drive(i)?;
                 self.observe(i)?;
             }
@@ -542,7 +544,7 @@ impl Cluster {
     fn propose_final(&mut self) -> Result<Option<u64>, Violation> {
         let leader = (0..self.nodes.len())
             .filter_map(|i| {
-                let st = self.nodes[i].raw.as_ref()?.status();
+                let st = self.nodes[i].driver.as_ref()?.raw().status();
                 (st.soft_state.role == Role::Leader).then_some((st.hard_state.term, i))
             })
             .max();
@@ -568,12 +570,12 @@ impl Cluster {
     ) -> Result<Option<std::collections::BTreeMap<NodeId, Vec<KeyValue>>>, Violation> {
         let mut target = None;
         for node in &self.nodes {
-            let (Some(raw), Some(store)) = (&node.raw, &node.store) else {
+            let (Some(driver), Some(store)) = (&node.driver, &node.store) else {
                 return Ok(None);
             };
-            let st = raw.status();
+            let st = driver.raw().status();
             let here = (st.hard_state.commit, st.applied, store.kv.applied_index());
-            if node.in_flight.is_some() || raw.has_ready() || here.0 != here.1 || here.1 != here.2 {
+            if !driver.is_settled() || here.0 != here.1 || here.1 != here.2 {
                 return Ok(None);
             }
             if *target.get_or_insert(here.0) != here.0 {
@@ -603,9 +605,9 @@ impl Cluster {
     fn describe(&self) -> String {
         let mut out = String::new();
         for node in &self.nodes {
-            match (&node.raw, &node.store) {
-                (Some(raw), Some(store)) => {
-                    let st = raw.status();
+            match (&node.driver, &node.store) {
+                (Some(driver), Some(store)) => {
+                    let st = driver.raw().status();
                     out.push_str(&format!(
                         "[n{} {:?} term={} commit={} applied={} kv_applied={} last={} \
                          persisting={}] ",
@@ -616,7 +618,7 @@ impl Cluster {
                         st.applied,
                         store.kv.applied_index(),
                         st.last_index,
-                        node.in_flight.is_some()
+                        driver.is_persisting()
                     ));
                 }
                 _ => out.push_str(&format!("[n{} down] ", node.id)),
@@ -649,10 +651,10 @@ impl Cluster {
         }
         if self.plan.chance(self.plan.transfer_per_mille)
             && let Some(l) = (0..n).find(|&i| self.nodes[i].role == Role::Leader)
-            && let Some(raw) = self.nodes[l].raw.as_mut()
+            && let Some(driver) = self.nodes[l].driver.as_mut()
         {
             let to = self.plan.rng.random_range(1..=n as NodeId);
-            raw.transfer_leader(to);
+            driver.transfer_leader(to);
             self.plan.transfers += 1;
             self.trace.line(format_args!(
                 "t={} n{} transfer leadership to n{to}",
@@ -737,8 +739,8 @@ impl Cluster {
         let id = self
             .workload
             .start_read(node.id, node.incarnation, self.now);
-        let raw = node.raw.as_mut().expect("reads go to running nodes");
-        let accepted = raw.read_index(id.to_be_bytes().to_vec()).is_ok();
+        let driver = node.driver.as_mut().expect("reads go to running nodes");
+        let accepted = driver.read_index(id).is_ok();
         if !accepted {
             self.workload.read_refused(id);
         }
@@ -786,8 +788,8 @@ impl Cluster {
     /// Proposes `request` on node `i` as the API does; returns whether it was accepted.
     fn propose(&mut self, i: usize, request: InternalRequest) -> Result<bool, Violation> {
         let node = &mut self.nodes[i];
-        let raw = node.raw.as_mut().expect("proposals go to running nodes");
-        let accepted = raw.propose(Workload::encode(&request)).is_ok();
+        let driver = node.driver.as_mut().expect("proposals go to running nodes");
+        let accepted = driver.propose(Workload::encode(&request)).is_ok();
         self.trace.line(format_args!(
             "t={} n{} propose id={} {}",
             self.now,
@@ -836,8 +838,8 @@ impl Cluster {
             applied: kv.applied_index(),
         };
         let rng = Box::new(ChaCha8Rng::seed_from_u64(raft_seed));
-        let raw =
-            RawNode::new(&config, node.disk.durable().clone(), rng).map_err(|e| Violation {
+        let driver =
+            NodeDriver::new(&config, node.disk.durable().clone(), rng).map_err(|e| Violation {
                 invariant: "restart",
                 detail: format!(
                     "n{} cannot restart from its durable state (store applied {}): {e}",
@@ -854,7 +856,7 @@ impl Cluster {
         node.watch = Some(watches::NodeWatch::new(kv.current_revision()));
         node.lease = Some(leases::NodeLease::new(kv.leases().list(), now_ms));
         node.store = Some(Store { kv, _db: db });
-        node.raw = Some(raw);
+        node.driver = Some(driver);
         node.incarnation += 1;
         node.role = Role::Follower;
         self.trace.line(format_args!(
@@ -871,8 +873,7 @@ impl Cluster {
     /// Kills node `i`: its memory, its waiters and its unsynced write are gone.
     fn crash(&mut self, i: usize) {
         let node = &mut self.nodes[i];
-        node.raw = None;
-        node.in_flight = None;
+        node.driver = None;
         node.disk.crash();
         if self.options.sabotage == Some(Sabotage::LyingFsync) {
             node.disk.lose_last_entry();
@@ -941,8 +942,8 @@ impl Cluster {
         if fate != "ok" {
             return Ok(());
         }
-        let raw = self.nodes[i].raw.as_mut().expect("checked running");
-        if let Err(e) = raw.step(msg) {
+        let driver = self.nodes[i].driver.as_mut().expect("checked running");
+        if let Err(e) = driver.step(msg) {
             // As the RaftActor: a message the core refuses (e.g. a forwarded proposal with
             // no leader) is dropped.
             self.trace
@@ -952,60 +953,106 @@ impl Cluster {
         self.observe(i)
     }
 
-    /// Hands out Readys until one needs the disk (or none is left), as `RaftActor::drive`.
+    /// Carries out node `i`'s driver effects until it has none (`RaftActor::drive` does the
+    /// same against the actors): messages to the network, writes to the disk, committed
+    /// entries to the store, read answers to the workload.
     fn drive(&mut self, i: usize) -> Check {
         loop {
-            let node = &mut self.nodes[i];
-            let Some(raw) = node.raw.as_mut() else {
+            let Some(driver) = self.nodes[i].driver.as_mut() else {
                 return Ok(());
             };
-            if node.in_flight.is_some() || !raw.has_ready() {
+            let effects = driver.effects();
+            if effects.is_empty() {
                 return Ok(());
             }
-            let mut ready = raw.ready();
-            for m in std::mem::take(&mut ready.messages) {
-                self.send(m);
+            for effect in effects {
+                if !self.nodes[i].running() {
+                    return Ok(());
+                }
+                self.carry_out(i, effect)?;
             }
-            if self.options.sabotage == Some(Sabotage::SendBeforePersist) {
-                for m in std::mem::take(&mut ready.persisted_messages) {
+        }
+    }
+
+    fn carry_out(&mut self, i: usize, effect: Effect) -> Check {
+        let (id, incarnation) = (self.nodes[i].id, self.nodes[i].incarnation);
+        match effect {
+            Effect::Send(messages) => {
+                for m in messages {
                     self.send(m);
                 }
             }
-            let node = &self.nodes[i];
-            let (id, incarnation) = (node.id, node.incarnation);
-            for rs in std::mem::take(&mut ready.read_states) {
-                let read_id = rs
-                    .request_ctx
-                    .as_slice()
-                    .try_into()
-                    .map_or(0, u64::from_be_bytes);
+            Effect::Persist(write) => self.persist(i, write)?,
+            Effect::Apply(entries) => {
+                for entry in &entries {
+                    self.apply(i, entry)?;
+                }
+                let node = &mut self.nodes[i];
+                if let (Some(driver), Some(store)) = (node.driver.as_mut(), node.store.as_ref()) {
+                    driver.applied(store.kv.applied_index());
+                }
+                self.serve_reads(i)?;
+            }
+            Effect::ReadReady { id: read_id, index } => {
                 if self
                     .workload
-                    .read_index_confirmed(read_id, id, incarnation, rs.index)
+                    .read_index_confirmed(read_id, id, incarnation, index)
                 {
                     self.trace.line(format_args!(
-                        "t={} n{id} read id={read_id} index={}",
-                        self.now, rs.index
+                        "t={} n{id} read id={read_id} index={index}",
+                        self.now
                     ));
                 }
+                self.serve_reads(i)?;
             }
-            self.serve_reads(i)?;
-            if ready.hard_state.is_none() && ready.entries.is_empty() {
-                self.finish(i, ready)?;
-                continue;
+            Effect::ReadFailed { id: read_id, error } => {
+                self.workload.read_refused(read_id);
+                self.trace.line(format_args!(
+                    "t={} n{id} read id={read_id} failed: {error}",
+                    self.now
+                ));
             }
-            // Moved out, as `RaftActor::drive` does: `advance` must not need them.
-            let node = &mut self.nodes[i];
-            let write_id = node
-                .disk
-                .begin(ready.hard_state, std::mem::take(&mut ready.entries));
-            node.in_flight = Some(ready);
-            let delay = self.plan.rng.random_range(0..=self.plan.fsync_ticks_max);
-            let id = node.id;
-            self.queue
-                .push(self.now + delay, Event::PersistDone { node: id, write_id });
-            return Ok(());
+            Effect::StatusChanged(_) => {} // `observe` follows the role after each event
+            Effect::ConfChangeApplied { index, conf_state } => {
+                self.trace.line(format_args!(
+                    "t={} n{id} conf change at {index}: {conf_state:?}",
+                    self.now
+                ));
+            }
         }
+        Ok(())
+    }
+
+    /// Puts a driver's write on node `i`'s disk; its fsync completes after 0..=k ticks.
+    /// `Sabotage::SendBeforePersist` is a filter on this effect: it tells the driver the write
+    /// is durable at once, so vote grants and append acks leave before the fsync.
+    fn persist(&mut self, i: usize, write: Write) -> Check {
+        let sabotage = self.options.sabotage == Some(Sabotage::SendBeforePersist);
+        let node = &mut self.nodes[i];
+        let early = sabotage.then(|| write.clone());
+        let write_id = node.disk.begin(write.hard_state, write.entries, write.sync);
+        let delay = self.plan.rng.random_range(0..=self.plan.fsync_ticks_max);
+        let id = node.id;
+        self.queue
+            .push(self.now + delay, Event::PersistDone { node: id, write_id });
+        if let Some(write) = early {
+            self.driver_persisted(i, write)?;
+        }
+        Ok(())
+    }
+
+    /// Reports a durable write to node `i`'s driver; a refusal is a driver or simulator bug.
+    fn driver_persisted(&mut self, i: usize, write: Write) -> Check {
+        let node = &mut self.nodes[i];
+        let id = node.id;
+        let driver = node
+            .driver
+            .as_mut()
+            .expect("a node with a write in flight runs");
+        driver.persisted(write).map_err(|e| Violation {
+            invariant: "node driver",
+            detail: format!("n{id}: {e}"),
+        })
     }
 
     /// The fsync of a node's write completed (if the node did not crash meanwhile).
@@ -1022,20 +1069,6 @@ impl Cluster {
                 );
             }
         };
-        let ready = node
-            .in_flight
-            .take()
-            .expect("a write in flight has its Ready");
-        let raw = node
-            .raw
-            .as_mut()
-            .expect("a node with a write in flight runs");
-        raw.storage_mut()
-            .append(&write.entries)
-            .expect("the disk accepted the same entries");
-        if let Some(hs) = write.hard_state {
-            raw.storage_mut().set_hard_state(hs);
-        }
         self.trace.line(format_args!(
             "t={} n{id} fsync hs={:?} entries={}",
             self.now,
@@ -1047,27 +1080,16 @@ impl Cluster {
             hard_state: write.hard_state,
             entries: &write.entries,
         })?;
-        self.finish(i, ready)?;
+        if self.options.sabotage != Some(Sabotage::SendBeforePersist) {
+            let write = Write {
+                hard_state: write.hard_state,
+                entries: write.entries,
+                sync: write.sync,
+            };
+            self.driver_persisted(i, write)?;
+        }
         self.drive(i)?;
         self.observe(i)
-    }
-
-    /// After the write: send what needed it, apply, advance (`RaftActor::finish`).
-    fn finish(&mut self, i: usize, mut ready: Ready) -> Check {
-        for m in std::mem::take(&mut ready.persisted_messages) {
-            self.send(m);
-        }
-        // Moved out, as `RaftActor::finish` does: `advance` must not need them.
-        for entry in &std::mem::take(&mut ready.committed_entries) {
-            self.apply(i, entry)?;
-        }
-        self.serve_reads(i)?;
-        self.nodes[i]
-            .raw
-            .as_mut()
-            .expect("finishing a running node")
-            .advance(ready);
-        Ok(())
     }
 
     fn send(&mut self, msg: Message) {
@@ -1181,10 +1203,10 @@ impl Cluster {
     /// Reports node `i`'s state to the invariants.
     fn observe(&mut self, i: usize) -> Check {
         let node = &mut self.nodes[i];
-        let Some(raw) = node.raw.as_ref() else {
+        let Some(driver) = node.driver.as_ref() else {
             return Ok(());
         };
-        let st = raw.status();
+        let st = driver.raw().status();
         let state = NodeState {
             node: node.id,
             incarnation: node.incarnation,
@@ -1192,7 +1214,7 @@ impl Cluster {
             role: st.soft_state.role,
             applied: st.applied,
             last_index: st.last_index,
-            settled: node.in_flight.is_none() && !raw.has_ready(),
+            settled: driver.is_settled(),
         };
         if state.role != node.role {
             node.role = state.role;

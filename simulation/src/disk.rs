@@ -21,6 +21,9 @@ pub struct Write {
     pub hard_state: Option<HardState>,
     /// New entries; index `i` replaces every stored entry `≥ i` (the `Ready` contract).
     pub entries: Vec<Entry>,
+    /// Whether the write was fsynced (`Write::sync` of the driver's `Persist`): only a synced
+    /// write makes the node's earlier store batches durable (one fjall journal).
+    pub sync: bool,
 }
 
 /// Counters for the run summary.
@@ -34,11 +37,13 @@ pub struct DiskStats {
 
 /// A node's log disk.
 ///
-/// Invariant: at most one write is in flight (the `RaftActor` waits for each `Persist`).
+/// Writes complete in the order they began. The honest driver keeps at most one in flight
+/// (it waits for each `Persist`); `Sabotage::SendBeforePersist` reports writes durable at
+/// once and so can queue several.
 #[derive(Debug)]
 pub struct Disk {
     durable: MemStorage,
-    in_flight: Option<Write>,
+    in_flight: std::collections::VecDeque<Write>,
     next_write_id: u64,
     /// What happened so far.
     pub stats: DiskStats,
@@ -50,7 +55,7 @@ impl Disk {
     pub fn new(conf_state: ConfState) -> Self {
         Disk {
             durable: MemStorage::new_with_conf_state(conf_state),
-            in_flight: None,
+            in_flight: Default::default(),
             next_write_id: 1,
             stats: DiskStats::default(),
         }
@@ -63,36 +68,37 @@ impl Disk {
 
     /// Starts writing `hard_state` and `entries`; returns the write's id, to pass to
     /// [`Disk::complete`] when its fsync is due.
-    ///
-    /// Panics if a write is already in flight (a driver bug: the `Ready` contract allows one).
-    pub fn begin(&mut self, hard_state: Option<HardState>, entries: Vec<Entry>) -> u64 {
-        assert!(self.in_flight.is_none(), "two writes in flight on one disk");
+    pub fn begin(&mut self, hard_state: Option<HardState>, entries: Vec<Entry>, sync: bool) -> u64 {
         let id = self.next_write_id;
         self.next_write_id += 1;
-        self.in_flight = Some(Write {
+        self.in_flight.push_back(Write {
             id,
             hard_state,
             entries,
+            sync,
         });
         id
     }
 
-    /// The fsync of write `id` completed: makes it durable and returns it, or returns `None`
-    /// when that write was lost in a crash.
+    /// The fsync of write `id` completed: makes it (and any write begun before it) durable
+    /// and returns it, or returns `None` when that write was lost in a crash.
     ///
     /// Errors: a write whose entries leave a gap in the log (a core bug, reported as is).
     pub fn complete(&mut self, id: u64) -> Result<Option<Write>, RaftError> {
-        match &self.in_flight {
-            Some(w) if w.id == id => {}
-            _ => return Ok(None),
+        if !self.in_flight.iter().any(|w| w.id == id) {
+            return Ok(None);
         }
-        let write = self.in_flight.take().expect("checked above");
-        self.durable.append(&write.entries)?;
-        if let Some(hs) = write.hard_state {
-            self.durable.set_hard_state(hs);
+        while let Some(write) = self.in_flight.pop_front() {
+            self.durable.append(&write.entries)?;
+            if let Some(hs) = write.hard_state {
+                self.durable.set_hard_state(hs);
+            }
+            self.stats.synced += 1;
+            if write.id == id {
+                return Ok(Some(write));
+            }
         }
-        self.stats.synced += 1;
-        Ok(Some(write))
+        unreachable!("write {id} was in flight")
     }
 
     /// Drops the last durable entry if this node does not know it committed, as a disk whose
@@ -117,9 +123,8 @@ impl Disk {
 
     /// The node crashed: the in-flight write, if any, never reaches the disk.
     pub fn crash(&mut self) {
-        if self.in_flight.take().is_some() {
-            self.stats.lost += 1;
-        }
+        self.stats.lost += self.in_flight.len() as u64;
+        self.in_flight.clear();
     }
 }
 
@@ -144,20 +149,39 @@ mod tests {
             vote: 1,
             commit: 0,
         };
-        let first = disk.begin(Some(hs), vec![entry(1, 1)]);
+        let first = disk.begin(Some(hs), vec![entry(1, 1)], true);
         assert_eq!(
             disk.complete(first),
             Ok(Some(Write {
                 id: first,
                 hard_state: Some(hs),
                 entries: vec![entry(1, 1)],
+                sync: true,
             }))
         );
-        let second = disk.begin(None, vec![entry(1, 2)]);
+        let second = disk.begin(None, vec![entry(1, 2)], true);
         disk.crash();
         assert_eq!(disk.complete(second), Ok(None));
         assert_eq!(disk.durable().last_index(), Ok(1));
         assert_eq!(disk.durable().hard_state(), hs);
         assert_eq!(disk.stats, DiskStats { synced: 1, lost: 1 });
+    }
+
+    #[test]
+    fn writes_complete_in_order_and_a_crash_loses_every_queued_one() {
+        let mut disk = Disk::new(ConfState::from_voters([1]));
+        let a = disk.begin(None, vec![entry(1, 1)], true);
+        let b = disk.begin(None, vec![entry(1, 2)], true);
+        let c = disk.begin(None, vec![entry(1, 3)], true);
+        // Completing b makes a durable too (an fsync covers every earlier write).
+        assert_eq!(disk.complete(b).unwrap().map(|w| w.id), Some(b));
+        assert_eq!(disk.complete(a), Ok(None), "already durable");
+        assert_eq!(disk.durable().last_index(), Ok(2));
+        let d = disk.begin(None, vec![entry(1, 4)], true);
+        disk.crash();
+        assert_eq!(disk.complete(c), Ok(None));
+        assert_eq!(disk.complete(d), Ok(None));
+        assert_eq!(disk.durable().last_index(), Ok(2));
+        assert_eq!(disk.stats, DiskStats { synced: 2, lost: 2 });
     }
 }

@@ -13,7 +13,7 @@
 //! | [`clock`] | virtual time in ticks and the queue of future events |
 //! | [`network`] | per-link delay, loss, duplication, reordering, partitions |
 //! | [`disk`] | durable vs in-flight writes; a crash loses the in-flight write |
-//! | [`cluster`] | the nodes, the `Ready` loop, crash/restart, the two phases |
+//! | [`cluster`] | the nodes (the server's own `NodeDriver` each), carrying out its effects, crash/restart, the two phases |
 //! | [`workload`] | clients proposing Put/DeleteRange/Txn, acknowledgements |
 //! | [`watch`] | watch clients: create / cancel / resume watches, stop reading streams |
 //! | [`lease`] | lease clients: grant, put with a lease, revoke, keep-alive at the leader |

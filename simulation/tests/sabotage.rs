@@ -20,7 +20,7 @@ fn failing_invariant(seed: u64, sabotage: Sabotage) -> &'static str {
 #[test]
 fn acknowledging_before_the_fsync_loses_a_committed_entry() {
     assert_eq!(
-        failing_invariant(81, Sabotage::SendBeforePersist),
+        failing_invariant(20, Sabotage::SendBeforePersist),
         "leader completeness (Raft §5.4)"
     );
 }
@@ -55,7 +55,7 @@ fn a_new_leader_that_keeps_old_deadlines_expires_leases_early() {
 
 #[test]
 fn the_same_seeds_pass_without_sabotage() {
-    for seed in [0, 1, 5, 81] {
+    for seed in [0, 1, 5, 20] {
         let stats = run_seed(&Options::new(seed)).expect("an honest run passes");
         assert!(
             stats.acks > 0 && stats.crashes > 0 && stats.watch.responses > 0,

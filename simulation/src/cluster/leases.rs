@@ -120,7 +120,7 @@ impl Cluster {
             None => leaders[self.lease_clients.pick(0..leaders.len())],
         };
         let now_ms = self.now_ms();
-        let term = |n: &super::Node| n.raw.as_ref().map_or(0, |r| r.status().hard_state.term);
+        let term = |n: &super::Node| n.driver.as_ref().map_or(0, |d| d.raw().hard_state().term);
         let deposed = leaders
             .iter()
             .any(|&j| j != i && term(&self.nodes[j]) > term(&self.nodes[i]));
