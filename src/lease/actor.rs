@@ -6,7 +6,7 @@
 //! Why expiry is decided only by the leader, and why a new leader restarts every lease's TTL:
 //! see docs/lease.md.
 
-use super::clock::{ClockError, LeaseClock};
+use super::clock::{ClockError, LeaseClock, RoleChange};
 use crate::node::RaftStatus;
 use crate::pb::etcdserverpb::LeaseRevokeRequest;
 use crate::pb::peerpb::{InternalRequest, internal_request};
@@ -27,8 +27,6 @@ pub struct LeaseReaper {
     epoch: Instant,
     raft: Option<Addr<RaftActor>>,
     status: Option<watch::Receiver<RaftStatus>>,
-    /// The term this member was promoted in (0 = not primary).
-    promoted_term: u64,
 }
 
 impl LeaseReaper {
@@ -41,7 +39,6 @@ impl LeaseReaper {
             epoch: Instant::now(),
             raft: None,
             status: None,
-            promoted_term: 0,
         }
     }
 
@@ -49,23 +46,20 @@ impl LeaseReaper {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Follows the leader role: promote on becoming leader (or leading a newer term), demote
-    /// on losing it.
+    /// Follows the leader role ([`LeaseClock::observe_role`]).
     fn sync_role(&mut self) {
         let Some(status) = &self.status else { return };
         let (is_leader, term) = {
             let s = status.borrow();
             (s.is_leader, s.term)
         };
-        if is_leader && self.promoted_term != term {
-            let now = self.now_ms();
-            self.clock.promote(now);
-            self.promoted_term = term;
-            tracing::info!(term, leases = self.clock.len(), "lease clock promoted");
-        } else if !is_leader && self.promoted_term != 0 {
-            self.clock.demote();
-            self.promoted_term = 0;
-            tracing::info!("lease clock demoted");
+        let now = self.now_ms();
+        match self.clock.observe_role(is_leader, term, now) {
+            RoleChange::Promoted => {
+                tracing::info!(term, leases = self.clock.len(), "lease clock promoted")
+            }
+            RoleChange::Demoted => tracing::info!("lease clock demoted"),
+            RoleChange::Unchanged => {}
         }
     }
 

@@ -40,11 +40,24 @@ struct Timer {
     revoking_until: Option<u64>,
 }
 
+/// What [`LeaseClock::observe_role`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleChange {
+    /// Became primary: every deadline restarted.
+    Promoted,
+    /// Stopped being primary: deadlines forgotten.
+    Demoted,
+    /// Nothing.
+    Unchanged,
+}
+
 /// Expiry bookkeeping of every granted lease; see the module docs.
 #[derive(Clone, Debug, Default)]
 pub struct LeaseClock {
     timers: BTreeMap<i64, Timer>,
     primary: bool,
+    /// The term this clock was promoted in by [`LeaseClock::observe_role`] (0 = not primary).
+    promoted_term: u64,
     /// Extra time a new leader grants every lease, ms.
     extend_ms: u64,
 }
@@ -73,6 +86,7 @@ impl LeaseClock {
         LeaseClock {
             timers,
             primary: false,
+            promoted_term: 0,
             extend_ms,
         }
     }
@@ -90,6 +104,24 @@ impl LeaseClock {
     /// True when no lease is known.
     pub fn is_empty(&self) -> bool {
         self.timers.is_empty()
+    }
+
+    /// The one lease role rule, followed by the `LeaseReaper` and the simulator alike: told
+    /// this member's role and term as Raft last published them, promote on leading a term
+    /// not promoted in yet (a new term restarts every TTL, even for a member that led before),
+    /// demote on not leading. Returns what changed.
+    pub fn observe_role(&mut self, is_leader: bool, term: u64, now_ms: u64) -> RoleChange {
+        if is_leader && self.promoted_term != term {
+            self.promote(now_ms);
+            self.promoted_term = term;
+            RoleChange::Promoted
+        } else if !is_leader && self.promoted_term != 0 {
+            self.demote();
+            self.promoted_term = 0;
+            RoleChange::Demoted
+        } else {
+            RoleChange::Unchanged
+        }
     }
 
     /// This member became leader at `now_ms`: every lease's deadline becomes
@@ -188,6 +220,28 @@ impl LeaseClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn observe_role_promotes_once_per_led_term_and_demotes_on_losing_it() {
+        let mut c = LeaseClock::new([(1, 5)], 1000);
+        assert_eq!(c.observe_role(false, 1, 0), RoleChange::Unchanged);
+        assert_eq!(c.observe_role(true, 2, 100), RoleChange::Promoted);
+        assert_eq!(c.deadline(1), Some(100 + 5000 + 1000));
+        assert_eq!(c.renew(1, 2000), Ok(5));
+        assert_eq!(
+            c.observe_role(true, 2, 3000),
+            RoleChange::Unchanged,
+            "same term: the renewed deadline stands"
+        );
+        assert_eq!(c.deadline(1), Some(7000));
+        // Re-elected in a later term without an observed demotion: TTLs restart anyway.
+        assert_eq!(c.observe_role(true, 4, 4000), RoleChange::Promoted);
+        assert_eq!(c.deadline(1), Some(4000 + 5000 + 1000));
+        assert_eq!(c.observe_role(false, 5, 4100), RoleChange::Demoted);
+        assert!(!c.is_primary());
+        assert_eq!(c.deadline(1), None);
+        assert_eq!(c.observe_role(false, 5, 4200), RoleChange::Unchanged);
+    }
 
     #[test]
     fn follower_neither_renews_nor_expires() {

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //!   start ─► LeaseClock::new(kv.leases().list(), extend = one election timeout)
-//!   after every drive/observe ─► role+term: promote(now) on leading a new term, demote on
-//!                                losing it
+//!   after every drive/observe ─► LeaseClock::observe_role(is_leader, term, now): the
+//!                                reaper's own rule (promote on a new term, demote on losing it)
 //!   apply LeaseGrant / LeaseRevoke (ok) ─► granted(id, ttl, now) / revoked(id)
 //!   every 5 ticks (500 ms) ─► take_expired(now) ─► propose LeaseRevoke on that node
 //! ```
@@ -17,6 +17,7 @@
 
 use ferrokv::lease::LeaseClock;
 use ferrokv::lease::actor::MAX_REVOKES_PER_CHECK;
+use ferrokv::lease::clock::RoleChange;
 use ferrokv::pb::etcdserverpb::{LeaseRevokeRequest, RangeRequest};
 use ferrokv::pb::mvccpb::KeyValue;
 use ferrokv::pb::peerpb::{InternalRequest, internal_request};
@@ -36,8 +37,6 @@ const REAP_TICKS: u64 = 5;
 #[derive(Debug)]
 pub(super) struct NodeLease {
     clock: LeaseClock,
-    /// The term this node was promoted in (0 = not primary), as the reaper's.
-    promoted_term: u64,
     /// When this incarnation started, ms (`Sabotage::LeaseNoFreshTtl` promotes as of then).
     started_ms: u64,
 }
@@ -46,7 +45,6 @@ impl NodeLease {
     pub(super) fn new(leases: Vec<(i64, i64)>, now_ms: u64) -> Self {
         NodeLease {
             clock: LeaseClock::new(leases, LEASE_EXTEND_MS),
-            promoted_term: 0,
             started_ms: now_ms,
         }
     }
@@ -188,8 +186,9 @@ impl Cluster {
         Ok(())
     }
 
-    /// Follows node `i`'s role (the reaper's `sync_role`): promote on leading a new term,
-    /// demote on losing the lead.
+    /// Follows node `i`'s role with the reaper's own rule ([`LeaseClock::observe_role`]).
+    /// `Sabotage::LeaseNoFreshTtl` is a filter on its input: the clock is told the node's
+    /// start time instead of now, so a promotion restarts no TTL.
     pub(super) fn lease_role(&mut self, i: usize, role: Role, term: u64) {
         let now_ms = self.now_ms();
         let sabotage = self.options.sabotage == Some(Sabotage::LeaseNoFreshTtl);
@@ -197,23 +196,19 @@ impl Cluster {
         let Some(nl) = node.lease.as_mut() else {
             return;
         };
-        if role == Role::Leader && nl.promoted_term != term {
-            nl.clock
-                .promote(if sabotage { nl.started_ms } else { now_ms });
-            nl.promoted_term = term;
-            self.trace.line(format_args!(
+        let now_ms = if sabotage { nl.started_ms } else { now_ms };
+        match nl.clock.observe_role(role == Role::Leader, term, now_ms) {
+            RoleChange::Promoted => self.trace.line(format_args!(
                 "t={} n{} lease clock promoted term={term} leases={}",
                 self.now,
                 node.id,
                 nl.clock.len()
-            ));
-        } else if role != Role::Leader && nl.promoted_term != 0 {
-            nl.clock.demote();
-            nl.promoted_term = 0;
-            self.trace.line(format_args!(
+            )),
+            RoleChange::Demoted => self.trace.line(format_args!(
                 "t={} n{} lease clock demoted",
                 self.now, node.id
-            ));
+            )),
+            RoleChange::Unchanged => {}
         }
     }
 
