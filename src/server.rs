@@ -300,7 +300,7 @@ async fn serve(
         servers.spawn(
             tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+                .serve_with_incoming(incoming(listener)),
         );
     }
     // Like etcd, serve clients only once this member's attributes are published through the
@@ -357,7 +357,7 @@ async fn serve(
                         api::election::ElectionService::new(recipe),
                     ),
                 )
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+                .serve_with_incoming(incoming(listener)),
         );
         tracing::info!(%addr, "serving client requests");
     }
@@ -371,6 +371,14 @@ async fn serve(
         }
     }
     Ok(())
+}
+
+/// Accepted connections of a listener, with `TCP_NODELAY` set on each. Without it Nagle's
+/// algorithm holds back a small response while an earlier one is unacknowledged, and the
+/// peer's delayed ACK (~40 ms) makes every read on a busy connection wait that long (tonic's
+/// `tcp_nodelay` applies only to listeners it binds itself, not to `serve_with_incoming`).
+fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Publishes this member's name and client URLs through the log, retrying until applied.
