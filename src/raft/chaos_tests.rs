@@ -28,7 +28,7 @@ enum Action {
     Heal,
     /// Crash and restart from durable storage.
     Restart(NodeId),
-    /// Take a Ready, send its immediate messages, crash before persisting.
+    /// The driver takes a Ready, its immediate messages leave, crash before persisting.
     CrashMidReady(NodeId),
     /// Propose a membership change at a node: (proposer, op, target, second target).
     /// op 0: add learner, 1: add voter, 2: remove, 3: joint {add voter a, remove b}.
@@ -66,7 +66,8 @@ struct Checker {
 
 impl Checker {
     fn check(&mut self, c: &Cluster) -> std::result::Result<(), String> {
-        for (id, node) in &c.nodes {
+        for (id, driver) in &c.nodes {
+            let node = driver.raw();
             let st = node.status();
             if st.soft_state.role == Role::Leader {
                 let prev = *self.leaders.entry(st.hard_state.term).or_insert(*id);
@@ -158,11 +159,11 @@ fn run(
                 let floor = c
                     .nodes
                     .values()
-                    .map(|x| x.hard_state().commit)
+                    .map(|x| x.raw().hard_state().commit)
                     .max()
                     .unwrap_or(0);
                 checker.reads_issued.insert(ctx.clone(), floor);
-                let _ = c.node_mut(id).read_index(ctx);
+                let _ = c.read_index(id, ctx);
             }
             Action::ProcessReady(id) => {
                 c.process_ready(id);
@@ -184,13 +185,7 @@ fn run(
             Action::Isolate(id) => c.isolate(id),
             Action::Heal => c.heal(),
             Action::Restart(id) => restart(&mut c, id),
-            Action::CrashMidReady(id) => {
-                if c.node(id).has_ready() {
-                    let rd = c.node_mut(id).ready();
-                    c.in_flight.extend(rd.messages);
-                }
-                restart(&mut c, id);
-            }
+            Action::CrashMidReady(id) => c.crash_mid_ready(id),
             Action::ConfChange(p, op, a, b) => {
                 let single = |t, id| ConfChangeSingle {
                     change_type: t,
@@ -245,8 +240,8 @@ fn run(
         let states: Vec<String> = c
             .nodes
             .values()
-            .map(|node| {
-                let st = node.status();
+            .map(|driver| {
+                let st = driver.raw().status();
                 format!(
                     "{} {:?} term={} leader={} commit={} applied={} last={} conf={:?} log={:?}",
                     st.id,

@@ -13,9 +13,13 @@
 //! - `propose-conf-change ID CHANGES.. [transition=auto|implicit|explicit]` with changes
 //!   `vN` (add voter), `lN` (add learner), `rN` (remove); no changes = leave joint
 //! - `campaign ID`, `propose ID DATA`, `read-index ID CTX`, `transfer-leader FROM TO`
+//!   (all through the node's driver; `read-index` gives the driver the next read id, and the
+//!   driver puts its own context on the wire — member id then read id, 16 bytes, shown in hex
+//!   in messages — while ReadStates show CTX again)
 //! - `tick ID N`, `tick-election ID` (until its election timeout / check-quorum round),
 //!   `tick-heartbeat ID`
-//! - `process-ready [IDS..]` — handle one Ready per node, persisting then advancing
+//! - `process-ready [IDS..]` — each node's driver takes one Ready; its effects are carried
+//!   out at once (sent to the queue, persisted, applied)
 //! - `deliver-msgs [IDS..]` — step queued messages addressed to these nodes (cut links drop)
 //! - `drop-msgs [IDS..]` — discard queued messages addressed to these nodes
 //! - `stabilize [IDS..]` — repeat process-ready + deliver-msgs until nothing happens
@@ -71,6 +75,14 @@ impl Cmd {
     }
 }
 
+/// A command's outcome: nothing, or the error the driver (or core) returned.
+fn result<E: std::fmt::Display>(r: Result<(), E>) -> String {
+    match r {
+        Ok(()) => String::new(),
+        Err(e) => format!("error: {e}\n"),
+    }
+}
+
 fn flag(cmd: &Cmd, key: &str) -> bool {
     cmd.opt(key).map(|v| v == "true").unwrap_or(false)
 }
@@ -96,15 +108,11 @@ fn run(cluster: &mut Option<Cluster>, cmd: &Cmd) -> String {
             }
             cfg
         });
-        let out = c.nodes.values().map(fmt_state).collect();
+        let out = c.nodes.values().map(|d| fmt_state(d.raw())).collect();
         *cluster = Some(c);
         return out;
     }
     let c = cluster.as_mut().expect("add-nodes first");
-    let result = |r: super::Result<()>| match r {
-        Ok(()) => String::new(),
-        Err(e) => format!("error: {e}\n"),
-    };
     match cmd.name.as_str() {
         "campaign" => {
             let id = cmd.id(0);
@@ -164,7 +172,7 @@ fn run(cluster: &mut Option<Cluster>, cmd: &Cmd) -> String {
         "read-index" => {
             let id = cmd.id(0);
             let ctx = cmd.positional()[1].as_bytes().to_vec();
-            result(c.node_mut(id).read_index(ctx))
+            result(c.read_index(id, ctx))
         }
         "transfer-leader" => {
             let (from, to) = (cmd.id(0), cmd.id(1));
@@ -245,7 +253,7 @@ fn run(cluster: &mut Option<Cluster>, cmd: &Cmd) -> String {
             c.restart(id);
             fmt_state(c.node(id))
         }
-        "raft-state" => c.nodes.values().map(fmt_state).collect(),
+        "raft-state" => c.nodes.values().map(|d| fmt_state(d.raw())).collect(),
         "status" => {
             let id = cmd.id(0);
             let mut out = fmt_state(c.node(id));

@@ -84,7 +84,7 @@ fn test_5_1_stale_term_requests_are_rejected() {
     assert_eq!(role(&c, 2), Role::Leader);
     assert_eq!(term(&c, 2), 2);
     assert!(
-        !c.node(2).has_ready(),
+        c.driver(2).is_settled(),
         "nothing is answered to a stale RequestVote"
     );
 }
@@ -537,14 +537,14 @@ fn test_thesis_6_4_read_index_is_not_served_by_deposed_leader() {
     c.node_mut(2).propose(b"new".to_vec()).unwrap();
     c.stabilize();
     // Old leader 1 still believes it leads term 1; its read can never complete.
-    c.node_mut(1).read_index(b"r".to_vec()).unwrap();
+    c.read_index(1, b"r".to_vec()).unwrap();
     c.stabilize();
     assert!(
         c.read_states[&1].is_empty(),
         "a stale leader must not return a read state"
     );
     // The real leader serves a read at an index that includes the new write.
-    c.node_mut(2).read_index(b"r2".to_vec()).unwrap();
+    c.read_index(2, b"r2".to_vec()).unwrap();
     c.stabilize();
     assert_eq!(
         c.read_states[&2],
@@ -698,7 +698,7 @@ fn test_thesis_6_4_removed_leader_of_a_single_voter_confirms_reads() {
     c.stabilize();
     assert_eq!(role(&c, 1), Role::Leader);
     assert_eq!(c.node(1).status().conf_state.voters, [2].into());
-    c.node_mut(1).read_index(b"r".to_vec()).unwrap();
+    c.read_index(1, b"r".to_vec()).unwrap();
     c.stabilize();
     assert!(
         c.read_states.get(&1).is_none_or(|r| r.is_empty()),

@@ -1,5 +1,14 @@
-//! Test harness: a network of `RawNode<MemStorage>`s with a message queue, link cuts, and a
-//! text rendering of Readies. Used by the paper tests and the interaction scripts.
+//! Test harness: a network of the server's own [`NodeDriver`]s (`src/node`) over
+//! `MemStorage`, with a message queue, link cuts, and a text rendering of what each handled
+//! `Ready` did. Used by the paper tests, the interaction scripts and the chaos test.
+//!
+//! The harness has no Ready loop of its own (STYLE.md, "Simulate the replica itself"): it
+//! asks the driver for one `Ready` at a time ([`NodeDriver::drive_one`]) and only carries out
+//! the effects — `Send` goes to the queue, `Persist` is durable at once (a disk that never
+//! fails: [`NodeDriver::persisted`] is called with the write), `Apply` is recorded,
+//! `ReadReady` becomes a [`ReadState`]. Persisting, applying conf changes and advancing are
+//! the driver's. Reads: the driver makes its own 16-byte request contexts from a read id, so
+//! [`Cluster::read_index`] allocates an id per script context and maps the answer back.
 #![allow(dead_code)] // parts are used only by some test modules
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,9 +18,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    ConfChange, ConfState, Config, Entry, EntryKind, MemStorage, Message, NodeId, RawNode,
-    ReadState, Ready, Role,
+    ConfState, Config, Entry, HardState, MemStorage, Message, NodeId, RawNode, ReadState, Role,
+    SoftState,
 };
+use crate::node::{Effect, NodeDriver, ProposeError};
 
 /// A Raft config for tests: election 10 ticks, heartbeat 1, pre-vote and check-quorum off.
 pub(crate) fn test_config(id: NodeId) -> Config {
@@ -27,14 +37,42 @@ pub(crate) fn test_rng(id: NodeId) -> Box<ChaCha8Rng> {
     Box::new(ChaCha8Rng::seed_from_u64(id))
 }
 
-/// A new node over `storage`.
+/// A bare core over `storage`, for unit tests of `RawNode` itself.
 pub(crate) fn new_node(config: &Config, storage: MemStorage) -> RawNode<MemStorage> {
     RawNode::new(config, storage, test_rng(config.id)).expect("valid test node")
 }
 
-/// N nodes, an in-flight message queue (FIFO), and directed link cuts.
+/// A node driver over `storage`, as the server builds one.
+pub(crate) fn new_driver(config: &Config, storage: MemStorage) -> NodeDriver {
+    NodeDriver::new(config, storage, test_rng(config.id)).expect("valid test node")
+}
+
+/// What one [`Cluster::process_ready`] carried out, gathered from the driver's effects in the
+/// sections a `Ready` has, for printing ([`fmt_ready`]) and assertions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Handled {
+    /// Role or leader, if changed since the previous Ready (the core's soft state as the
+    /// driver took the Ready).
+    pub soft_state: Option<SoftState>,
+    /// `Persist`: the hard state written.
+    pub hard_state: Option<HardState>,
+    /// `Persist`: the entries written.
+    pub entries: Vec<Entry>,
+    /// The `Send` of messages that needed nothing durable.
+    pub messages: Vec<Message>,
+    /// The `Send` that waited for the write (vote grants, append acks).
+    pub persisted_messages: Vec<Message>,
+    /// `Apply`: committed entries handed to the state machine.
+    pub committed_entries: Vec<Entry>,
+    /// `ReadReady`, with the caller's context mapped back from the read id.
+    pub read_states: Vec<ReadState>,
+    /// `ReadFailed`: the context of each read the driver gave up on, and why.
+    pub failed_reads: Vec<(Vec<u8>, ProposeError)>,
+}
+
+/// N drivers, an in-flight message queue (FIFO), and directed link cuts.
 pub(crate) struct Cluster {
-    pub nodes: BTreeMap<NodeId, RawNode<MemStorage>>,
+    pub nodes: BTreeMap<NodeId, NodeDriver>,
     pub configs: BTreeMap<NodeId, Config>,
     /// Messages sent and not yet delivered, in send order.
     pub in_flight: Vec<Message>,
@@ -47,6 +85,13 @@ pub(crate) struct Cluster {
     /// Each node's configuration as of applied index 0 (what its storage held when it was
     /// added): the configuration a restart that replays the log from index 0 starts from.
     pub boot_conf_states: BTreeMap<NodeId, ConfState>,
+    /// Each node's soft state as of the last Ready taken (what `RawNode` compares against to
+    /// fill `Ready::soft_state`; the driver keeps only leader and is-leader, not the role).
+    shown_soft_states: BTreeMap<NodeId, SoftState>,
+    /// Pending reads: (node, read id) → the context the test passed to [`Cluster::read_index`].
+    read_ctxs: BTreeMap<(NodeId, u64), Vec<u8>>,
+    /// The last read id handed to a driver (ids are unique across the cluster).
+    last_read_id: u64,
 }
 
 impl Cluster {
@@ -60,6 +105,9 @@ impl Cluster {
             applied: BTreeMap::new(),
             read_states: BTreeMap::new(),
             boot_conf_states: BTreeMap::new(),
+            shown_soft_states: BTreeMap::new(),
+            read_ctxs: BTreeMap::new(),
+            last_read_id: 0,
         };
         let cs = ConfState::from_voters(1..=n);
         for id in 1..=n {
@@ -78,57 +126,131 @@ impl Cluster {
         let id = config.id;
         self.boot_conf_states
             .insert(id, storage.conf_state().clone());
-        self.nodes.insert(id, new_node(&config, storage));
+        self.start(config, storage);
+    }
+
+    /// Builds `id`'s driver over `storage`, forgetting what the previous one had pending.
+    fn start(&mut self, config: Config, storage: MemStorage) {
+        let id = config.id;
+        let driver = new_driver(&config, storage);
+        self.shown_soft_states.insert(id, driver.raw().soft_state());
+        self.read_ctxs.retain(|(node, _), _| *node != id);
+        self.nodes.insert(id, driver);
         self.configs.insert(id, config);
     }
 
+    /// The core of `id`, to read its state.
     pub fn node(&self, id: NodeId) -> &RawNode<MemStorage> {
+        self.nodes[&id].raw()
+    }
+
+    /// The driver of `id`.
+    pub fn driver(&self, id: NodeId) -> &NodeDriver {
         &self.nodes[&id]
     }
 
-    pub fn node_mut(&mut self, id: NodeId) -> &mut RawNode<MemStorage> {
+    /// The driver of `id`, for its inputs (`campaign`, `propose`, `step`, `tick`, ...).
+    /// Reads go through [`Cluster::read_index`].
+    pub fn node_mut(&mut self, id: NodeId) -> &mut NodeDriver {
         self.nodes.get_mut(&id).expect("node exists")
     }
 
-    /// Handles one Ready of `id` following the contract: persist, queue messages, record
-    /// applied entries and read states, advance. Returns the Ready handled.
-    pub fn process_ready(&mut self, id: NodeId) -> Option<Ready> {
-        let node = self.nodes.get_mut(&id)?;
-        if !node.has_ready() {
+    /// Starts a linearizable read on `id` for the test's context `ctx`: the driver gets a
+    /// fresh read id (and puts its own context on the wire); its answer is recorded in
+    /// `read_states` with `ctx`. Errors: the driver's refusal (no leader published yet —
+    /// process the node's Ready first).
+    pub fn read_index(&mut self, id: NodeId, ctx: Vec<u8>) -> Result<(), ProposeError> {
+        let read = self.last_read_id + 1;
+        self.node_mut(id).read_index(read)?;
+        self.last_read_id = read;
+        self.read_ctxs.insert((id, read), ctx);
+        Ok(())
+    }
+
+    /// Takes one Ready of `id` through its driver and carries out the effects at once:
+    /// `Send` → queue, `Persist` → durable (reported back at once), `Apply` → `applied`,
+    /// `ReadReady` → `read_states`. Returns what was done, `None` when nothing was ready.
+    pub fn process_ready(&mut self, id: NodeId) -> Option<Handled> {
+        let driver = self.nodes.get_mut(&id)?;
+        // Read before the driver takes the Ready: the soft state it will carry, and whether
+        // it has messages that need nothing durable. (A Ready that needs no write yields its
+        // immediate and its after-write messages as two `Send`s with nothing in between that
+        // says which is which; the driver may send both at once, only the printout cares.)
+        let soft_state = driver.raw().soft_state();
+        let mut immediate = !driver.raw().raft.msgs.is_empty();
+        if !driver.drive_one() {
             return None;
         }
-        let ready = node.ready();
-        self.in_flight.extend(ready.messages.iter().cloned());
-        if let Some(hs) = ready.hard_state {
-            node.storage_mut().set_hard_state(hs);
+        let mut shown = Handled::default();
+        if self.shown_soft_states.insert(id, soft_state) != Some(soft_state) {
+            shown.soft_state = Some(soft_state);
         }
-        node.storage_mut()
-            .append(&ready.entries)
-            .expect("append to MemStorage");
-        self.in_flight
-            .extend(ready.persisted_messages.iter().cloned());
-        self.applied
-            .entry(id)
-            .or_default()
-            .extend(ready.committed_entries.iter().cloned());
-        self.read_states
-            .entry(id)
-            .or_default()
-            .extend(ready.read_states.iter().cloned());
-        // Apply configuration changes as the application would, before advance.
-        for e in ready
-            .committed_entries
-            .iter()
-            .filter(|e| e.kind == EntryKind::ConfChange)
-        {
-            let cc = ConfChange::decode(&e.data).expect("valid conf change");
-            if let Ok(cs) = node.apply_conf_change(&cc) {
-                node.storage_mut().set_conf_state(cs);
+        let applied = self.applied.entry(id).or_default();
+        let read_states = self.read_states.entry(id).or_default();
+        let mut effects = std::collections::VecDeque::from(driver.take_effects());
+        while let Some(effect) = effects.pop_front() {
+            match effect {
+                Effect::Send(msgs) => {
+                    if std::mem::take(&mut immediate) {
+                        shown.messages = msgs.clone();
+                    } else {
+                        shown.persisted_messages.extend(msgs.iter().cloned());
+                    }
+                    self.in_flight.extend(msgs);
+                }
+                Effect::Persist(write) => {
+                    // A disk that never fails: durable at once.
+                    shown.hard_state = write.hard_state;
+                    shown.entries = write.entries.clone();
+                    driver.persisted(write).expect("the write in flight");
+                    effects.extend(driver.take_effects());
+                }
+                Effect::Apply(entries) => {
+                    if let Some(last) = entries.last() {
+                        driver.applied(last.index);
+                    }
+                    shown.committed_entries.extend(entries.iter().cloned());
+                    applied.extend(entries);
+                }
+                Effect::ReadReady { id: read, index } => {
+                    let request_ctx = self
+                        .read_ctxs
+                        .remove(&(id, read))
+                        .expect("a read started by Cluster::read_index");
+                    let rs = ReadState { index, request_ctx };
+                    shown.read_states.push(rs.clone());
+                    read_states.push(rs);
+                }
+                Effect::ReadFailed { id: read, error } => {
+                    let ctx = self
+                        .read_ctxs
+                        .remove(&(id, read))
+                        .expect("a read started by Cluster::read_index");
+                    shown.failed_reads.push((ctx, error));
+                }
+                // The driver applied the change to the core and its storage itself; the
+                // published status is read from the core directly here.
+                Effect::ConfChangeApplied { .. } | Effect::StatusChanged(_) => {}
             }
         }
-        let shown = ready.clone();
-        node.advance(ready);
         Some(shown)
+    }
+
+    /// Crashes `id` in the middle of a Ready: the driver takes one, its messages that may
+    /// leave before the write do, then the node restarts from durable storage without the
+    /// write (if the Ready needed none, it completed before the crash).
+    pub fn crash_mid_ready(&mut self, id: NodeId) {
+        let driver = self.node_mut(id);
+        if driver.drive_one() {
+            for effect in driver.take_effects() {
+                match effect {
+                    Effect::Send(msgs) => self.in_flight.extend(msgs),
+                    Effect::Persist(_) => break,
+                    _ => {}
+                }
+            }
+        }
+        self.restart(id);
     }
 
     /// Delivers every queued message addressed to `id`, in order. Returns (message,
@@ -234,7 +356,8 @@ impl Cluster {
         self.stabilize();
     }
 
-    /// Replaces `id` by a fresh node built from its durable storage (a crash + restart).
+    /// Replaces `id` by a fresh driver built from its durable storage (a crash + restart).
+    /// Reads it had pending are forgotten (their callers would time out).
     ///
     /// The state machine is rebuilt by replaying every committed entry (`Config::applied` =
     /// 0), configuration changes included, so the restarted node must start from the
@@ -250,7 +373,7 @@ impl Cluster {
         let mut storage = self.node(id).storage().clone();
         storage.set_conf_state(self.boot_conf_states[&id].clone());
         let config = self.configs[&id].clone();
-        self.nodes.insert(id, new_node(&config, storage));
+        self.start(config, storage);
         // The state machine is rebuilt by replaying committed entries (config.applied = 0).
         self.applied.insert(id, Vec::new());
     }
@@ -259,6 +382,7 @@ impl Cluster {
     pub fn leader(&self) -> Option<NodeId> {
         self.nodes
             .values()
+            .map(NodeDriver::raw)
             .filter(|n| n.raft.role == Role::Leader)
             .max_by_key(|n| n.raft.term)
             .map(|n| n.raft.id)
@@ -272,12 +396,12 @@ impl Cluster {
 
 /// One step of a stabilize, for printing.
 pub(crate) enum Step {
-    Ready(NodeId, Box<Ready>),
+    Ready(NodeId, Box<Handled>),
     Delivered(NodeId, Vec<(Message, bool)>),
 }
 
-/// Renders a Ready the way the interaction scripts show it; no blank lines.
-pub(crate) fn fmt_ready(id: NodeId, rd: &Ready) -> String {
+/// Renders a handled Ready the way the interaction scripts show it; no blank lines.
+pub(crate) fn fmt_ready(id: NodeId, rd: &Handled) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "> {id} handling Ready");
     if let Some(ss) = rd.soft_state {
@@ -316,6 +440,13 @@ pub(crate) fn fmt_ready(id: NodeId, rd: &Ready) -> String {
                 super::types::DisplayBytes(&r.request_ctx)
             )
         }),
+    );
+    section(
+        &mut s,
+        "FailedReads",
+        rd.failed_reads
+            .iter()
+            .map(|(ctx, e)| format!("ctx={} {e}", super::types::DisplayBytes(ctx))),
     );
     s
 }

@@ -3,6 +3,7 @@
 use super::testing::{Cluster, new_node, test_config};
 use super::types::NO_NODE;
 use super::*;
+use crate::node::{Effect, ProposeError, encode_read_ctx};
 
 fn msg(from: NodeId, to: NodeId, term: u64, body: MessageBody) -> Message {
     Message {
@@ -550,22 +551,24 @@ fn leader_does_not_count_unpersisted_self_toward_commit() {
     c.elect(1);
     let n = c.node_mut(1);
     n.propose(b"x".to_vec()).unwrap();
-    let rd = n.ready();
-    assert_eq!(rd.entries, vec![ent(1, 2, b"x")]);
+    assert!(n.drive_one());
+    let effects = n.take_effects();
     // The AppendEntries leaves before the leader's own append is durable (thesis §10.2.1).
-    assert_eq!(rd.messages.len(), 2);
+    let [Effect::Send(messages), Effect::Persist(write)] = &effects[..] else {
+        panic!("expected a send, then a write: {effects:?}");
+    };
+    assert_eq!(messages.len(), 2);
     assert!(matches!(
-        rd.messages[0].body,
+        messages[0].body,
         MessageBody::AppendEntries { .. }
     ));
+    assert_eq!(write.entries, vec![ent(1, 2, b"x")]);
     // Do NOT persist yet: an ack from one follower is not a quorum without our own copy.
-    let held = rd;
+    let held = write.clone();
     c.node_mut(1).step(app_resp(2, 1, 1, 2)).unwrap();
     assert_eq!(c.node(1).raft.raft_log.committed, 1);
-    // Persisting (advance) makes the leader count itself: now 2 of 3.
-    let n = c.node_mut(1);
-    n.storage_mut().append(&held.entries).unwrap();
-    n.advance(held);
+    // Persisting makes the leader count itself: now 2 of 3.
+    c.node_mut(1).persisted(held).unwrap();
     assert_eq!(c.node(1).raft.raft_log.committed, 2);
 }
 
@@ -664,7 +667,7 @@ fn append_batches_respect_max_size_and_inflight_limit() {
 fn leader_read_index_waits_for_heartbeat_quorum() {
     let mut c = Cluster::with_nodes(3);
     c.elect(1);
-    c.node_mut(1).read_index(b"r1".to_vec()).unwrap();
+    c.read_index(1, b"r1".to_vec()).unwrap();
     let rd = c.process_ready(1).unwrap();
     assert!(rd.read_states.is_empty());
     let hb: Vec<&Message> = rd
@@ -677,7 +680,8 @@ fn leader_read_index_waits_for_heartbeat_quorum() {
         hb[0].body,
         MessageBody::Heartbeat {
             commit: 1,
-            ctx: b"r1".to_vec()
+            // The driver's context for member 1's read 1 (the harness's first read id).
+            ctx: encode_read_ctx(1, 1)
         }
     );
     c.stabilize();
@@ -702,7 +706,10 @@ fn read_index_before_first_commit_of_term_is_deferred() {
     c.process_ready(3);
     c.deliver(1);
     assert_eq!(c.node(1).raft.role, Role::Leader);
-    c.node_mut(1).read_index(b"early".to_vec()).unwrap();
+    // The driver serves reads only once it has published a leader, i.e. after the Ready
+    // that carries the new role; it also persists and sends the no-op, not yet acked.
+    c.process_ready(1);
+    c.read_index(1, b"early".to_vec()).unwrap();
     assert_eq!(c.node(1).raft.pending_read_index_len(), 1);
     c.stabilize();
     assert_eq!(
@@ -718,7 +725,7 @@ fn read_index_before_first_commit_of_term_is_deferred() {
 fn follower_read_index_is_answered_by_leader() {
     let mut c = Cluster::with_nodes(3);
     c.elect(1);
-    c.node_mut(2).read_index(b"f".to_vec()).unwrap();
+    c.read_index(2, b"f".to_vec()).unwrap();
     c.stabilize();
     assert_eq!(
         c.read_states[&2],
@@ -807,9 +814,11 @@ fn transfer_leader_sends_timeout_now_and_target_wins() {
     });
     c.elect(1);
     c.node_mut(1).transfer_leader(2);
+    // The core drops it (RaftError::ProposalDropped); the driver reports every refused
+    // proposal as NoLeader, a leader is known here all the same.
     assert_eq!(
         c.node_mut(1).propose(b"x".to_vec()),
-        Err(RaftError::ProposalDropped)
+        Err(ProposeError::NoLeader)
     );
     c.stabilize();
     assert_eq!(c.leader(), Some(2));
