@@ -187,12 +187,20 @@ impl NodeDriver {
     ) -> Result<Self, RaftError> {
         let raw = RawNode::new(config, storage, rng)?;
         let store_applied_index = config.applied;
+        // The restored term and commit index: the core reports only *changes* of its hard
+        // state in later Readies, so a restarted member must start from what it restored.
+        let hs = raw.hard_state();
+        let status = RaftStatus {
+            term: hs.term,
+            commit_index: hs.commit,
+            ..RaftStatus::default()
+        };
         Ok(NodeDriver {
             raw,
             in_flight: None,
             in_flight_write: None,
             pending_reads: BTreeSet::new(),
-            status: RaftStatus::default(),
+            status,
             store_applied_index,
             effects: Vec::new(),
         })
@@ -432,12 +440,6 @@ impl NodeDriver {
     /// The core, to read its state (`status()`, `storage()`).
     pub fn raw(&self) -> &RawNode<MemStorage> {
         &self.raw
-    }
-
-    /// The core, for the test harness's direct calls (e.g. stepping foreign read contexts).
-    #[cfg(test)]
-    pub(crate) fn raw_mut(&mut self) -> &mut RawNode<MemStorage> {
-        &mut self.raw
     }
 }
 

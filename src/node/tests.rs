@@ -268,3 +268,45 @@ fn read_contexts_carry_the_member_and_do_not_decode_for_another() {
     assert_eq!(decode_read_ctx(4, &ctx), None);
     assert_eq!(decode_read_ctx(3, &ctx[..8]), None);
 }
+
+#[test]
+fn a_restarted_driver_publishes_its_restored_term_and_commit_index() {
+    let mut storage = MemStorage::new_with_conf_state(ConfState::from_voters([1, 2, 3]));
+    storage
+        .append(&[Entry {
+            term: 5,
+            index: 1,
+            kind: EntryKind::Normal,
+            data: Vec::new(),
+        }])
+        .unwrap();
+    storage.set_hard_state(HardState {
+        term: 5,
+        vote: 2,
+        commit: 1,
+    });
+    let rng = Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(1));
+    let mut d = NodeDriver::new(&Config::new(1), storage, rng).unwrap();
+    assert_eq!((d.status().term, d.status().commit_index), (5, 1));
+    // A heartbeat of the same term names the leader; term and commit stay as restored.
+    d.step(Message {
+        from: 2,
+        to: 1,
+        term: 5,
+        body: MessageBody::Heartbeat {
+            commit: 1,
+            ctx: Vec::new(),
+        },
+    })
+    .unwrap();
+    run_to_quiet(&mut d);
+    assert_eq!(
+        d.status(),
+        &RaftStatus {
+            term: 5,
+            leader_id: 2,
+            commit_index: 1,
+            is_leader: false
+        }
+    );
+}
