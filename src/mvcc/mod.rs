@@ -15,12 +15,14 @@
 //! | [`kv`] | [`Kv`]: reads at a revision and write transactions producing watch events |
 //! | [`lease`] | the granted leases and the keys each holds (the durable half of leases) |
 //! | [`apply`] | etcd's KV and lease requests (Range/Put/DeleteRange/Txn/Compaction, LeaseGrant/LeaseRevoke) applied per raft entry |
+//! | [`applier`] | [`apply_entry`]: one committed raft entry → the store, and what the caller must route |
 //!
 //! The store is a pure synchronous library: no actix, tokio or clock, and only
-//! [`fjall_backend`] names a storage engine. `StoreActor` owns a [`Kv`]; tests and the simulator
-//! can run it over a [`MemBackend`].
+//! [`fjall_backend`] names a storage engine. `StoreActor` owns a [`Kv`] and applies committed
+//! entries with [`apply_entry`]; the simulator does the same over a [`MemBackend`].
 
 pub mod actor;
+pub mod applier;
 pub mod apply;
 pub mod backend;
 pub mod error;
@@ -32,6 +34,7 @@ pub mod lease;
 pub mod mem_backend;
 pub mod revision;
 
+pub use applier::{Applied, LeaseApplied, Skipped, apply_entry};
 pub use apply::{ApplyOutcome, Request, Response};
 pub use backend::{Backend, IntoBackend, MetaState, WriteBatch, WriteOp};
 pub use error::MvccError;
