@@ -137,7 +137,8 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         .context("restoring the raft log into memory")?;
     storage.set_hard_state(loaded.hard_state);
 
-    let kv = Kv::open(&db).context("opening the MVCC store")?;
+    let kv = Kv::open(crate::mvcc::FjallBackend::open(&db).context("opening the MVCC keyspaces")?)
+        .context("opening the MVCC store")?;
     let store_revision = kv.current_revision();
     let granted_leases = kv.leases().list();
     let lease_extend = Duration::from_millis(cfg.election_timeout_ms);

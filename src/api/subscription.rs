@@ -83,8 +83,8 @@ impl Drop for Subscription {
 mod tests {
     use super::*;
     use crate::cluster::Members;
-    use crate::mvcc::Kv;
     use crate::mvcc::actor::StoreActor;
+    use crate::mvcc::{FjallBackend, Kv};
     use crate::watch::actor::GetWatchCounts;
     use actix::Actor as _;
 
@@ -94,7 +94,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = crate::storage::open(dir.path()).unwrap();
         let members = Members::open(&db, &Default::default()).unwrap();
-        let store = StoreActor::new(Kv::open(&db).unwrap(), members).start();
+        let store =
+            StoreActor::new(Kv::open(FjallBackend::open(&db).unwrap()).unwrap(), members).start();
         let hub = WatchHub::new(store, 1, 8).start();
         let request = WatchCreateRequest {
             key: b"k".to_vec(),

@@ -7,6 +7,7 @@
 //! see docs/lease.md.
 
 use super::clock::{ClockError, LeaseClock, RoleChange};
+use crate::mvcc::LeaseApplied;
 use crate::node::RaftStatus;
 use crate::pb::etcdserverpb::LeaseRevokeRequest;
 use crate::pb::peerpb::{InternalRequest, internal_request};
@@ -110,22 +111,10 @@ impl Handler<AttachRaft> for LeaseReaper {
     }
 }
 
-/// A lease change the `StoreActor` applied, in apply order.
-#[derive(Message, Clone, Copy, Debug)]
-#[rtype(result = "()")]
-pub enum LeaseApplied {
-    /// Lease `id` granted with `ttl` seconds.
-    Granted {
-        /// Lease id.
-        id: i64,
-        /// Granted TTL, seconds.
-        ttl: i64,
-    },
-    /// Lease `id` revoked (by a client or by expiry).
-    Revoked {
-        /// Lease id.
-        id: i64,
-    },
+/// A lease change the `StoreActor` applied, in apply order: the applier's own
+/// [`LeaseApplied`] (`crate::mvcc::applier`), sent as is.
+impl Message for LeaseApplied {
+    type Result = ();
 }
 
 impl Handler<LeaseApplied> for LeaseReaper {
@@ -134,11 +123,11 @@ impl Handler<LeaseApplied> for LeaseReaper {
     fn handle(&mut self, msg: LeaseApplied, _: &mut Context<Self>) {
         self.sync_role();
         match msg {
-            LeaseApplied::Granted { id, ttl } => {
+            LeaseApplied::Granted { id, ttl_secs } => {
                 let now = self.now_ms();
-                self.clock.granted(id, ttl, now);
+                self.clock.granted(id, ttl_secs, now);
             }
-            LeaseApplied::Revoked { id } => self.clock.revoked(id),
+            LeaseApplied::Revoked { id, .. } => self.clock.revoked(id),
         }
     }
 }

@@ -7,24 +7,20 @@
 //! need a read index wait here until `applied_index` reaches it (Raft thesis §6.4).
 
 use crate::cluster::{Member, Members};
-use crate::lease::actor::{LeaseApplied, LeaseReaper};
-use crate::mvcc::{ApplyOutcome, Kv, MvccError, Request};
+use crate::lease::actor::LeaseReaper;
+use crate::mvcc::applier::{self, Skipped};
+use crate::mvcc::{Kv, MvccError};
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse};
-use crate::pb::peerpb::{InternalRequest, internal_request};
 use crate::raft::Entry;
 use crate::watch::actor::{Applied, HistoryFetched, WatchHub};
 use crate::watch::{Fetch, History};
 use actix::prelude::*;
-use prost::Message as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::oneshot;
 
-/// The result a proposer waits for: the KV response (its `events` already handed to the
-/// WatchHub, so empty when a hub is attached), `None` for requests with no
-/// KV response (member attributes), or the request's MVCC error.
-pub type ApplyResult = Result<Option<ApplyOutcome>, MvccError>;
+pub use crate::mvcc::applier::ApplyResult;
 type RangeReply = oneshot::Sender<Result<RangeResponse, MvccError>>;
 
 /// A caller waiting for the applied index to reach some index.
@@ -73,78 +69,43 @@ impl StoreActor {
         self.revision.clone()
     }
 
+    /// Applies one committed entry ([`applier::apply_entry`]) and routes what it produced, in
+    /// apply order: the lease change to the `LeaseReaper`, member attributes to `Members`, the
+    /// events to the `WatchHub` — before the waiter's answer (one sender, FIFO mailboxes: see
+    /// docs/watch.md, "the seam rule") — then the answer. A fatal store error stops the member.
     fn apply(&mut self, entry: Entry) {
-        if entry.index <= self.kv.applied_index() {
-            return; // replayed at restart: already in the store
-        }
-        let request = match InternalRequest::decode(entry.data.as_slice()) {
-            Ok(r) if !entry.data.is_empty() => r,
-            Ok(_) => return self.mark_applied(entry.index), // a new leader's no-op
-            Err(e) => {
-                tracing::error!(index = entry.index, "undecodable log entry skipped: {e}");
-                return self.mark_applied(entry.index);
-            }
+        let applied = match applier::apply_entry(&mut self.kv, &entry) {
+            Ok(Some(applied)) => applied,
+            Ok(None) => return, // replayed at restart: already in the store
+            Err(e) => fatal(&e.to_string()),
         };
-        let mut result = self.apply_request(entry.index, request.request);
-        // Watch: hand the entry's events to the WatchHub before answering anyone, in apply
-        // order (one sender, FIFO mailbox: see docs/watch.md, "the seam rule"). The events
-        // are moved, not cloned: the proposer reads only the response.
-        if let (Some(hub), Ok(Some(outcome))) = (&self.watch_hub, &mut result)
-            && !outcome.events.is_empty()
+        if let Some(Skipped::Undecodable { reason }) = &applied.skipped {
+            tracing::error!(
+                index = applied.index,
+                "undecodable log entry skipped: {reason}"
+            );
+        }
+        // Leases: the reaper's clock follows the table in apply order (one sender, FIFO).
+        if let (Some(reaper), Some(change)) = (&self.lease_reaper, applied.lease) {
+            reaper.do_send(change);
+        }
+        if let Some(a) = applied.member
+            && let Err(e) = self.members.publish(a.member_id, a.name, a.client_urls)
+        {
+            fatal(&e.to_string());
+        }
+        if let Some(hub) = &self.watch_hub
+            && !applied.events.is_empty()
         {
             hub.do_send(Applied {
-                revision: self.kv.current_revision(),
-                events: std::mem::take(&mut outcome.events),
+                revision: applied.revision,
+                events: applied.events,
             });
         }
-        if let Some(waiter) = self.waiters.remove(&request.id) {
-            let _ = waiter.send(result);
-        }
-    }
-
-    /// Applies one decoded request; `Ok(None)` for requests that produce no KV response.
-    fn apply_request(
-        &mut self,
-        index: u64,
-        request: Option<internal_request::Request>,
-    ) -> ApplyResult {
-        let op = match request.map(Request::from_internal) {
-            Some(Ok(op)) => op,
-            Some(Err(internal_request::Request::MemberAttributes(a))) => {
-                if let Err(e) = self.members.publish(a.member_id, a.name, a.client_urls) {
-                    fatal(&e.to_string());
-                }
-                self.mark_applied(index);
-                return Ok(None);
-            }
-            Some(Err(_)) | None => {
-                self.mark_applied(index);
-                return Ok(None);
-            }
-        };
-        let result = match self.kv.apply(index, &op) {
-            Err(e) if e.is_fatal() => fatal(&e.to_string()),
-            // `Ok(None)` (already applied) cannot happen: checked by the caller.
-            // A request error still counts as applied; it is the client's answer.
-            other => other,
-        };
-        // Leases: the reaper's clock follows the table in apply order (one sender, FIFO).
-        if let (Some(reaper), Ok(Some(_))) = (&self.lease_reaper, &result) {
-            match &op {
-                Request::LeaseGrant(g) => reaper.do_send(LeaseApplied::Granted {
-                    id: g.id,
-                    ttl: g.ttl,
-                }),
-                Request::LeaseRevoke(r) => reaper.do_send(LeaseApplied::Revoked { id: r.id }),
-                _ => {}
-            }
-        }
-        result
-    }
-
-    fn mark_applied(&mut self, index: u64) {
-        if let Err(e) = self.kv.mark_applied(index) {
-            fatal(&e.to_string());
+        if applied.request_id != 0
+            && let Some(waiter) = self.waiters.remove(&applied.request_id)
+        {
+            let _ = waiter.send(applied.result);
         }
     }
 

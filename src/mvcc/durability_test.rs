@@ -6,8 +6,13 @@ use fjall::{Database, KeyspaceCreateOptions};
 use super::apply::{Request, Response};
 use super::backend::{KV_KEYSPACE, META_KEYSPACE};
 use super::error::MvccError;
+use super::fjall_backend::FjallBackend;
 use super::kv::Kv;
 use crate::pb::etcdserverpb::{CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest};
+
+fn open(db: &Database) -> Result<Kv, MvccError> {
+    Kv::open(FjallBackend::open(db)?)
+}
 
 fn put(key: &str, value: &str) -> Request {
     Request::Put(PutRequest {
@@ -62,7 +67,7 @@ fn restart_restores_index_revisions_and_applied_index() {
     let dir = tempfile::tempdir().unwrap();
     let (history, applied) = {
         let db = Database::builder(dir.path()).open().unwrap();
-        let mut kv = Kv::open(&db).unwrap();
+        let mut kv = open(&db).unwrap();
         populate(&mut kv);
         assert_eq!(
             (
@@ -76,7 +81,7 @@ fn restart_restores_index_revisions_and_applied_index() {
         (history, kv.applied_index())
     };
     let db = Database::builder(dir.path()).open().unwrap();
-    let mut kv = Kv::open(&db).unwrap();
+    let mut kv = open(&db).unwrap();
     assert_eq!(
         (
             kv.current_revision(),
@@ -108,7 +113,7 @@ fn failed_request_consumes_its_entry_across_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let db = Database::builder(dir.path()).open().unwrap();
-        let mut kv = Kv::open(&db).unwrap();
+        let mut kv = open(&db).unwrap();
         let missing = Request::Put(PutRequest {
             key: "x".into(),
             ignore_value: true,
@@ -118,7 +123,7 @@ fn failed_request_consumes_its_entry_across_restart() {
         assert_eq!((kv.applied_index(), kv.current_revision()), (1, 1));
     }
     let db = Database::builder(dir.path()).open().unwrap();
-    let kv = Kv::open(&db).unwrap();
+    let kv = open(&db).unwrap();
     assert_eq!((kv.applied_index(), kv.current_revision()), (1, 1));
 }
 
@@ -138,7 +143,7 @@ fn corrupt_first_record(db: &Database) {
 fn flipped_value_is_reported_on_read_and_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::builder(dir.path()).open().unwrap();
-    let mut kv = Kv::open(&db).unwrap();
+    let mut kv = open(&db).unwrap();
     populate(&mut kv);
     // The first remaining record is b@3, kept by the compaction at 4 because a read at 4 sees it.
     corrupt_first_record(&db);
@@ -150,7 +155,7 @@ fn flipped_value_is_reported_on_read_and_on_open() {
     assert!(matches!(err, MvccError::Corrupt(_)), "read: {err:?}");
     assert!(err.is_fatal());
     drop(kv);
-    let err = Kv::open(&db).unwrap_err();
+    let err = open(&db).unwrap_err();
     assert!(matches!(err, MvccError::Corrupt(_)), "open: {err:?}");
 }
 
@@ -158,7 +163,7 @@ fn flipped_value_is_reported_on_read_and_on_open() {
 fn damaged_meta_state_is_reported_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::builder(dir.path()).open().unwrap();
-    let mut kv = Kv::open(&db).unwrap();
+    let mut kv = open(&db).unwrap();
     populate(&mut kv);
     drop(kv);
     let meta = db
@@ -168,5 +173,5 @@ fn damaged_meta_state_is_reported_on_open() {
     let mut bad = value.to_vec();
     bad[5] ^= 0x80;
     meta.insert(key, bad).unwrap();
-    assert!(matches!(Kv::open(&db), Err(MvccError::Corrupt(_))));
+    assert!(matches!(open(&db), Err(MvccError::Corrupt(_))));
 }

@@ -39,15 +39,22 @@ pub enum MvccError {
     /// `ErrLeaseTTLTooLarge`; gRPC OutOfRange).
     #[error("etcdserver: too large lease TTL")]
     LeaseTtlTooLarge,
-    /// The fjall backend failed (I/O, poisoned after a failed fsync, ...).
+    /// The backend failed (I/O, poisoned after a failed fsync, a simulated crash, ...). The
+    /// source is the backend's own error (a `fjall::Error` for the server's backend), boxed so
+    /// this type names no storage engine.
     #[error("mvcc: storage error: {0}")]
-    Storage(#[from] fjall::Error),
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A stored record failed its checksum or could not be decoded. Never silently used.
     #[error("mvcc: corrupt data: {0}")]
     Corrupt(String),
 }
 
 impl MvccError {
+    /// A [`MvccError::Storage`] from any backend error or message.
+    pub fn storage(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        MvccError::Storage(e.into())
+    }
+
     /// True for `Storage` and `Corrupt`: the store can no longer be trusted and the member must
     /// stop (etcd treats backend failures as fatal). False for request errors, which are answers
     /// to the client.

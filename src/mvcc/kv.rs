@@ -3,9 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fjall::Database;
-
-use super::backend::{Backend, Batch, MetaState};
+use super::backend::{Backend, IntoBackend, MetaState, WriteBatch};
 use super::error::{MvccError, Result};
 use super::index::{KeyRange, TreeIndex};
 use super::lease::{LeaseChange, LeaseTable};
@@ -37,10 +35,14 @@ pub struct RangeResult {
 
 /// The MVCC store.
 ///
-/// Invariant: `index` describes exactly the records of the backend's `kv` keyspace, and `state`
+/// Invariant: `index` describes exactly the records of the backend's `kv` space, and `state`
 /// equals the backend's stored state, between write transactions.
+///
+/// Every commit goes to the backend with `sync = false`: the raft log is the durable record, a
+/// crash may lose a suffix of the store's batches (never a middle one, [`Backend`] contract 2),
+/// and the entries after the surviving `applied_index` are replayed from the log.
 pub struct Kv {
-    backend: Backend,
+    backend: Box<dyn Backend>,
     index: TreeIndex,
     state: MetaState,
     leases: LeaseTable,
@@ -56,14 +58,16 @@ impl std::fmt::Debug for Kv {
 }
 
 impl Kv {
-    /// Opens the store in `db` (its own keyspaces `kv`, `kv_meta`), rebuilding the tree index by
-    /// scanning `kv` in revision order and restoring the applied index, current and compacted
-    /// revisions. An empty store starts at revision 1, applied index 0, compacted -1.
+    /// Opens the store on `backend` (a [`Backend`], e.g.
+    /// `Kv::open(FjallBackend::open(&db)?)` or `Kv::open(MemBackend::new())`), rebuilding the
+    /// tree index by scanning the `kv` space in revision order and restoring the applied index,
+    /// current and compacted revisions and the lease table. An empty store starts at revision
+    /// 1, applied index 0, compacted -1.
     ///
     /// Errors: [`MvccError::Corrupt`] when a record fails its checksum or contradicts the
-    /// stored state; [`MvccError::Storage`] on fjall errors.
-    pub fn open(db: &Database) -> Result<Kv> {
-        let backend = Backend::open(db)?;
+    /// stored state; [`MvccError::Storage`] when the backend fails.
+    pub fn open(backend: impl IntoBackend) -> Result<Kv> {
+        let backend = backend.into_backend()?;
         let stored = backend.load_state()?;
         let state = stored.unwrap_or_default();
         let mut index = TreeIndex::default();
@@ -233,7 +237,7 @@ impl Kv {
     ) -> Result<RangeResult> {
         let view = ReadView {
             index: &self.index,
-            backend: &self.backend,
+            backend: self.backend.as_ref(),
             pending: None,
             revision: self.state.current_revision,
             compact_revision: self.state.compact_revision,
@@ -251,12 +255,11 @@ impl Kv {
         if raft_index <= self.state.applied_index {
             return None;
         }
-        let batch = self.backend.batch();
         let main = self.state.current_revision + 1;
         Some(WriteTxn {
             kv: self,
             raft_index,
-            batch: Some(batch),
+            batch: WriteBatch::new(),
             main,
             pending: BTreeMap::new(),
             touched: BTreeSet::new(),
@@ -281,7 +284,7 @@ impl Kv {
 /// transaction, at a given store revision.
 struct ReadView<'a> {
     index: &'a TreeIndex,
-    backend: &'a Backend,
+    backend: &'a dyn Backend,
     pending: Option<&'a BTreeMap<Revision, KeyValue>>,
     revision: i64,
     compact_revision: i64,
@@ -337,7 +340,8 @@ impl ReadView<'_> {
 pub struct WriteTxn<'a> {
     kv: &'a mut Kv,
     raft_index: u64,
-    batch: Option<Batch>,
+    /// The backend writes of this transaction, committed with the new state.
+    batch: WriteBatch,
     /// The main revision of every change of this transaction.
     main: i64,
     /// Records written by this transaction, not yet in the backend.
@@ -384,7 +388,7 @@ impl WriteTxn<'_> {
     fn view(&self) -> ReadView<'_> {
         ReadView {
             index: &self.kv.index,
-            backend: &self.kv.backend,
+            backend: self.kv.backend.as_ref(),
             pending: Some(&self.pending),
             revision: self.revision(),
             compact_revision: self.kv.state.compact_revision,
@@ -393,10 +397,6 @@ impl WriteTxn<'_> {
 
     fn next_revision(&self) -> Revision {
         Revision::new(self.main, self.events.len() as i64)
-    }
-
-    fn batch(&mut self) -> &mut Batch {
-        self.batch.as_mut().expect("batch present until commit")
     }
 
     /// The live version of `key` as this transaction currently sees it.
@@ -424,7 +424,7 @@ impl WriteTxn<'_> {
             value,
             lease,
         };
-        self.batch().put(rev, false, &kv);
+        self.batch.put(rev, false, kv.clone());
         self.pending.insert(rev, kv.clone());
         let prev_lease = prev.as_ref().map_or(0, |p| p.lease);
         if prev_lease != lease {
@@ -468,7 +468,7 @@ impl WriteTxn<'_> {
                 key: key.clone(),
                 ..Default::default()
             };
-            self.batch().put(rev, true, &tombstone);
+            self.batch.put(rev, true, tombstone);
             if prev.lease != 0 {
                 self.lease_changes.push(LeaseChange::Detach {
                     id: prev.lease,
@@ -512,7 +512,7 @@ impl WriteTxn<'_> {
         if self.lease_exists(id) {
             return Err(MvccError::LeaseExists);
         }
-        self.batch().put_lease(id, ttl);
+        self.batch.put_lease(id, ttl);
         self.lease_changes.push(LeaseChange::Grant { id, ttl });
         Ok(())
     }
@@ -535,7 +535,7 @@ impl WriteTxn<'_> {
         for key in keys {
             deleted.extend(self.delete_range(&key, b"")?);
         }
-        self.batch().remove_lease(id);
+        self.batch.remove_lease(id);
         self.lease_changes.push(LeaseChange::Revoke { id });
         Ok(deleted)
     }
@@ -560,20 +560,20 @@ impl WriteTxn<'_> {
     /// events in change order (each `prev_kv` set when the key existed before).
     ///
     /// On error the transaction is undone in memory; a [`MvccError::Storage`] error is fatal
-    /// for the member (fjall may be poisoned).
+    /// for the member (the backend's state is unknown, [`Backend`] contract 6).
     pub fn commit(mut self) -> Result<Vec<Event>> {
         let state = MetaState {
             applied_index: self.raft_index,
             current_revision: self.revision(),
             compact_revision: self.compact_to.unwrap_or(self.kv.state.compact_revision),
         };
-        let mut batch = self.batch.take().expect("batch present until commit");
+        let mut batch = std::mem::take(&mut self.batch);
         if let Some(rev) = self.compact_to {
             for (_, r, tombstone) in self.kv.index.compaction_removes(rev) {
                 batch.remove(r, tombstone);
             }
         }
-        batch.commit(&state)?;
+        self.kv.backend.commit(batch, &state, false)?;
         self.kv.state = state;
         for change in std::mem::take(&mut self.lease_changes) {
             self.kv.leases.apply(change);
@@ -602,10 +602,10 @@ impl Drop for WriteTxn<'_> {
 mod tests {
     use super::*;
 
-    fn open() -> (tempfile::TempDir, Database) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::builder(dir.path()).open().unwrap();
-        (dir, db)
+    use crate::mvcc::mem_backend::MemBackend;
+
+    fn open() -> Kv {
+        Kv::open(MemBackend::new()).unwrap()
     }
 
     fn get(kv: &Kv, key: &[u8], rev: i64) -> Option<KeyValue> {
@@ -618,8 +618,7 @@ mod tests {
 
     #[test]
     fn empty_store_starts_at_revision_one() {
-        let (_dir, db) = open();
-        let kv = Kv::open(&db).unwrap();
+        let kv = open();
         assert_eq!(
             (
                 kv.current_revision(),
@@ -632,8 +631,7 @@ mod tests {
 
     #[test]
     fn put_delete_versions_and_events() {
-        let (_dir, db) = open();
-        let mut kv = Kv::open(&db).unwrap();
+        let mut kv = open();
         let mut txn = kv.write(1).unwrap();
         assert_eq!(txn.put(b"a", b"1".to_vec(), 0).unwrap(), None);
         let events = txn.commit().unwrap();
@@ -669,8 +667,7 @@ mod tests {
 
     #[test]
     fn txn_shares_one_revision_and_reads_its_writes() {
-        let (_dir, db) = open();
-        let mut kv = Kv::open(&db).unwrap();
+        let mut kv = open();
         let mut txn = kv.write(1).unwrap();
         assert_eq!(txn.revision(), 1);
         txn.put(b"a", b"1".to_vec(), 0).unwrap();
@@ -695,8 +692,7 @@ mod tests {
 
     #[test]
     fn no_op_txn_keeps_revision_but_advances_applied_index() {
-        let (_dir, db) = open();
-        let mut kv = Kv::open(&db).unwrap();
+        let mut kv = open();
         let mut txn = kv.write(5).unwrap();
         assert!(txn.delete_range(b"a", b"\0").unwrap().is_empty());
         assert!(txn.commit().unwrap().is_empty());
@@ -711,8 +707,7 @@ mod tests {
 
     #[test]
     fn dropped_txn_is_undone() {
-        let (_dir, db) = open();
-        let mut kv = Kv::open(&db).unwrap();
+        let mut kv = open();
         let mut txn = kv.write(1).unwrap();
         txn.put(b"a", b"1".to_vec(), 0).unwrap();
         drop(txn);
@@ -726,8 +721,7 @@ mod tests {
 
     #[test]
     fn history_lists_changes_of_the_range_in_revision_order() {
-        let (_dir, db) = open();
-        let mut kv = Kv::open(&db).unwrap();
+        let mut kv = open();
         let mut index = 0;
         let mut write = |kv: &mut Kv, f: &dyn Fn(&mut WriteTxn<'_>)| {
             index += 1;
@@ -777,8 +771,7 @@ mod tests {
 
     #[test]
     fn read_revision_rules() {
-        let (_dir, db) = open();
-        let mut kv = Kv::open(&db).unwrap();
+        let mut kv = open();
         for i in 1..=4u64 {
             let mut txn = kv.write(i).unwrap();
             txn.put(b"a", vec![i as u8], 0).unwrap();

@@ -3,6 +3,10 @@
 //! [`Kv`] and to a naive model — a `BTreeMap<(key, revision), value-or-delete>` that never
 //! forgets — and every answer, event, revision, version and create_revision compared.
 //!
+//! [`model_random_sequences`] runs on fjall and reopens the database now and then;
+//! [`model_random_crashes_lose_only_the_unsynced_tail`] runs on [`MemBackend`], crashes it at
+//! random points and replays the lost tail from a simulated raft log.
+//!
 //! A failure prints its seed and step; rerun one seed with `MVCC_SEED=<seed>`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +17,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::apply::{ApplyOutcome, Request, Response};
 use super::error::MvccError;
+use super::fjall_backend::FjallBackend;
 use super::kv::Kv;
+use super::mem_backend::MemBackend;
 use super::revision::Revision;
 use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
@@ -690,37 +696,48 @@ fn check_full_history(kv: &Kv, m: &Model, ctx: &str) {
     }
 }
 
+/// Applies `req` as raft entry `raft_index` to the store and to the model and compares the
+/// answers, the applied index and the revisions.
+fn step(kv: &mut Kv, model: &mut Model, raft_index: u64, req: &Request, ctx: &str) {
+    let got = kv.apply(raft_index, req);
+    let want = model.apply(req);
+    match (got, want) {
+        (Ok(Some(got)), Ok(want)) => assert_eq!(got, want, "{ctx}: {req:?}"),
+        (Err(got), Err(want)) => {
+            assert_eq!(got.to_string(), want.to_string(), "{ctx}: {req:?}")
+        }
+        (got, want) => panic!("{ctx}: {req:?}\n got {got:?}\nwant {want:?}"),
+    }
+    assert_eq!(
+        kv.applied_index(),
+        raft_index,
+        "{ctx}: a failed request still consumes its entry"
+    );
+    assert_eq!(
+        (kv.current_revision(), kv.compact_revision()),
+        (model.current, model.compacted),
+        "{ctx}"
+    );
+}
+
+fn open_fjall(db: &Database) -> Kv {
+    Kv::open(FjallBackend::open(db).unwrap()).unwrap()
+}
+
+/// The model test on the server's backend, reopening the fjall database every 97 steps.
 fn run_seed(seed: u64, steps: u64) {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::builder(dir.path()).open().unwrap();
-    let mut kv = Kv::open(&db).unwrap();
+    let mut kv = open_fjall(&db);
     let mut model = Model::new();
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(seed),
     };
-    for step in 1..=steps {
-        let ctx = format!("seed {seed} step {step}");
+    for n in 1..=steps {
+        let ctx = format!("seed {seed} step {n}");
         let req = g.request(&model);
-        let raft_index = step * 2; // gaps: indices of entries other layers own
-        let got = kv.apply(raft_index, &req);
-        let want = model.apply(&req);
-        match (got, want) {
-            (Ok(Some(got)), Ok(want)) => assert_eq!(got, want, "{ctx}: {req:?}"),
-            (Err(got), Err(want)) => {
-                assert_eq!(got.to_string(), want.to_string(), "{ctx}: {req:?}")
-            }
-            (got, want) => panic!("{ctx}: {req:?}\n got {got:?}\nwant {want:?}"),
-        }
-        assert_eq!(
-            kv.applied_index(),
-            raft_index,
-            "{ctx}: a failed request still consumes its entry"
-        );
-        assert_eq!(
-            (kv.current_revision(), kv.compact_revision()),
-            (model.current, model.compacted),
-            "{ctx}"
-        );
+        let raft_index = n * 2; // gaps: indices of entries other layers own
+        step(&mut kv, &mut model, raft_index, &req, &ctx);
         if g.rng.random_bool(0.05) {
             let old = g.rng.random_range(1..=raft_index);
             assert!(
@@ -728,12 +745,12 @@ fn run_seed(seed: u64, steps: u64) {
                 "{ctx}: replay of index {old}"
             );
         }
-        if step % 40 == 0 {
+        if n % 40 == 0 {
             check_full_history(&kv, &model, &ctx);
         }
-        if step % 97 == 0 {
+        if n % 97 == 0 {
             drop(kv);
-            kv = Kv::open(&db).unwrap();
+            kv = open_fjall(&db);
             assert_eq!(kv.applied_index(), raft_index, "{ctx}: reopen");
             check_full_history(&kv, &model, &format!("{ctx} after reopen"));
         }
@@ -748,4 +765,86 @@ fn model_random_sequences() {
     for seed in 0..24 {
         run_seed(seed, 300);
     }
+}
+
+/// The model test on [`MemBackend`] with crashes: the store may lose its unsynced tail, and
+/// the raft log replays it.
+///
+/// Entry `n` of a simulated raft log (index `2n`) carries the `n`-th generated request. The disk
+/// syncs at random times (`sync_all`, as a raft log fsync does in the server); at random crash
+/// points the disk keeps the synced batches plus a random prefix of the unsynced ones
+/// (`crash_keeping`). After each crash and reopen the store must equal the model rewound to the
+/// surviving applied index — which must be a batch boundary no older than the last sync — and
+/// then the driver replays the log from there, every answer again equal to the model's.
+fn run_crash_seed(seed: u64, entries: usize) -> (u64, u64) {
+    let mut disk = MemBackend::new();
+    let mut kv = Kv::open(disk.clone()).unwrap();
+    let mut model = Model::new();
+    let mut g = Gen {
+        rng: ChaCha8Rng::seed_from_u64(seed ^ 0xc4a5),
+    };
+    let mut log: Vec<Request> = Vec::new();
+    // `(applied index, model)` as of the last sync, then after each later entry: what a crash
+    // may leave, oldest first.
+    let mut since_sync: Vec<(u64, Model)> = vec![(0, Model::new())];
+    let mut applied = 0; // entries of `log` in the store
+    let mut crashes = 0;
+    while applied < entries {
+        let ctx = format!("crash seed {seed} entry {}", applied + 1);
+        if applied == log.len() {
+            log.push(g.request(&model));
+        }
+        let raft_index = 2 * (applied as u64 + 1);
+        step(&mut kv, &mut model, raft_index, &log[applied], &ctx);
+        applied += 1;
+        since_sync.push((raft_index, model.clone()));
+        assert_eq!(
+            disk.unsynced_batches(),
+            since_sync.len() - 1,
+            "{ctx}: one batch per entry"
+        );
+        if g.rng.random_bool(0.1) {
+            disk.sync_all();
+            since_sync.drain(..since_sync.len() - 1);
+        }
+        if g.rng.random_bool(0.04) {
+            let unsynced = since_sync.len() - 1;
+            let keep = if g.rng.random_bool(0.5) {
+                0
+            } else {
+                g.rng.random_range(0..=unsynced)
+            };
+            assert_eq!(disk.crash_keeping(keep), unsynced - keep, "{ctx}: lost");
+            crashes += 1;
+            drop(kv);
+            kv = Kv::open(disk.clone()).unwrap();
+            let (index, survivor) = since_sync.swap_remove(keep);
+            let ctx = format!("{ctx}, crash {crashes} keeping {keep} of {unsynced}");
+            assert_eq!(kv.applied_index(), index, "{ctx}: surviving applied index");
+            model = survivor;
+            check_full_history(&kv, &model, &ctx);
+            since_sync = vec![(index, model.clone())];
+            applied = (index / 2) as usize; // the log replays the rest
+        }
+    }
+    check_full_history(&kv, &model, &format!("crash seed {seed} end"));
+    (crashes, disk.lost_batches())
+}
+
+#[test]
+fn model_random_crashes_lose_only_the_unsynced_tail() {
+    if let Some(seed) = std::env::var("MVCC_SEED").ok().and_then(|s| s.parse().ok()) {
+        run_crash_seed(seed, 400);
+        return;
+    }
+    let (mut crashes, mut lost) = (0, 0);
+    for seed in 0..24 {
+        let (c, l) = run_crash_seed(seed, 300);
+        crashes += c;
+        lost += l;
+    }
+    assert!(
+        crashes > 100 && lost > 100,
+        "crashes {crashes}, lost batches {lost}"
+    );
 }

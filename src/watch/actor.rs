@@ -326,8 +326,8 @@ impl Handler<GetWatchCounts> for WatchHub {
 mod tests {
     use super::*;
     use crate::cluster::Members;
-    use crate::mvcc::Kv;
     use crate::mvcc::actor::{ApplyCommitted, AttachWatchHub};
+    use crate::mvcc::{FjallBackend, Kv};
     use crate::pb::etcdserverpb::PutRequest;
     use crate::pb::peerpb::{InternalRequest, internal_request};
     use crate::raft::{Entry, EntryKind};
@@ -367,7 +367,7 @@ mod tests {
     async fn slow_stream_is_parked_then_caught_up_without_gap_or_duplicate() {
         let dir = tempfile::tempdir().unwrap();
         let db = crate::storage::open(dir.path()).unwrap();
-        let kv = Kv::open(&db).unwrap();
+        let kv = Kv::open(FjallBackend::open(&db).unwrap()).unwrap();
         let members = Members::open(&db, &BTreeMap::new()).unwrap();
         let store = StoreActor::new(kv, members).start();
         let hub = WatchHub::new(store.clone(), 1, 2).start();

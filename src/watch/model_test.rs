@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use proptest::prelude::*;
 
 use super::hub::{Delivery, Fetch, History, Hub, StreamId};
-use crate::mvcc::Kv;
+use crate::mvcc::{Kv, MemBackend};
 use crate::pb::etcdserverpb::WatchCreateRequest;
 use crate::pb::etcdserverpb::watch_create_request::FilterType;
 use crate::pb::mvccpb::{Event, event::EventType};
@@ -109,14 +109,11 @@ struct Model {
     full: BTreeSet<StreamId>,
     watches: BTreeMap<(StreamId, i64), Watch>,
     raft_index: u64,
-    _dir: tempfile::TempDir,
 }
 
 impl Model {
     fn new(history_batch_revisions_max: usize) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db = fjall::Database::builder(dir.path()).open().unwrap();
-        let kv = Kv::open(&db).unwrap();
+        let kv = Kv::open(MemBackend::new()).unwrap();
         let mut hub = Hub::new(kv.current_revision())
             .with_history_batch_revisions_max(history_batch_revisions_max);
         for s in 1..=STREAMS {
@@ -131,7 +128,6 @@ impl Model {
             full: BTreeSet::new(),
             watches: BTreeMap::new(),
             raft_index: 0,
-            _dir: dir,
         }
     }
 
