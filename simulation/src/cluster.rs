@@ -25,16 +25,15 @@ mod leases;
 mod watches;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
 
-use ferrokv::mvcc::{Kv, Request as KvRequest, Response};
+use ferrokv::mvcc::applier::{Applied as StoreApplied, LeaseApplied, Skipped, apply_entry};
+use ferrokv::mvcc::mem_backend::MemBackend;
+use ferrokv::mvcc::{Kv, Response};
 use ferrokv::node::{Effect, NodeDriver, Write};
 use ferrokv::pb::etcdserverpb::{PutRequest, RangeRequest};
 use ferrokv::pb::mvccpb::KeyValue;
 use ferrokv::pb::peerpb::{InternalRequest, internal_request};
 use ferrokv::raft::{ConfState, Config, Entry, Message, MessageBody, NodeId, Role};
-use fjall::Database;
-use prost::Message as _;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -63,8 +62,6 @@ pub struct Options {
     pub liveness_ticks_max: u64,
     /// Print the trace.
     pub verbose: bool,
-    /// Where the nodes' fjall directories go (a fresh temp dir per node inside it).
-    pub data_dir: PathBuf,
     /// Deliberately break the node driver, to check that the invariants catch it.
     pub sabotage: Option<Sabotage>,
 }
@@ -99,20 +96,8 @@ impl Options {
             safety_ticks: 1000,
             liveness_ticks_max: 500,
             verbose: false,
-            data_dir: default_data_dir(),
             sabotage: None,
         }
-    }
-}
-
-/// `/dev/shm` when it exists (Linux tmpfs: fjall's own fsyncs on create/open cost nothing
-/// there, a 10x speed-up), else the system temp dir. Nothing in a run depends on the choice.
-pub fn default_data_dir() -> PathBuf {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
     }
 }
 
@@ -139,6 +124,8 @@ pub struct RunStats {
     pub message_faults: u64,
     /// Disk writes lost in crashes.
     pub writes_lost: u64,
+    /// Unsynced MVCC store batches lost in crashes (replayed from the log on restart).
+    pub store_batches_lost: u64,
     /// Client requests accepted for proposing.
     pub proposals: u64,
     /// Client requests acknowledged.
@@ -242,17 +229,19 @@ enum Event {
     },
 }
 
-/// The MVCC store of a running node. Field order matters: `kv` drops before `db`.
+/// The MVCC store of a running node: the server's `Kv` over the node's [`MemBackend`].
 struct Store {
     kv: Kv,
-    _db: Database,
 }
 
 struct Node {
     id: NodeId,
     disk: Disk,
-    /// The node's data directory: survives crashes, removed at the end of the run.
-    dir: tempfile::TempDir,
+    /// The store's disk: survives crashes, except for the batches committed since the last
+    /// synced log write (one journal for log and store, as fjall's in the server).
+    backend: MemBackend,
+    /// The store's durable applied index at the last crash (what the restart must find).
+    synced_applied_index: u64,
     store: Option<Store>,
     /// The server's own node driver (`None` while down).
     driver: Option<NodeDriver>,
@@ -361,10 +350,8 @@ impl Cluster {
             .map(|&id| Node {
                 id,
                 disk: Disk::new(ConfState::from_voters(ids.iter().copied())),
-                dir: tempfile::Builder::new()
-                    .prefix(&format!("ferrokv-sim-{}-n{id}-", options.seed))
-                    .tempdir_in(&options.data_dir)
-                    .expect("creating a temp dir for a simulated node"),
+                backend: MemBackend::new(),
+                synced_applied_index: 0,
                 store: None,
                 driver: None,
                 incarnation: 0,
@@ -409,6 +396,7 @@ impl Cluster {
             partitions: self.plan.partitions,
             message_faults: net.lost + net.duplicated + net.delayed,
             writes_lost: self.nodes.iter().map(|n| n.disk.stats.lost).sum(),
+            store_batches_lost: self.nodes.iter().map(|n| n.backend.lost_batches()).sum(),
             proposals: self.workload.stats.proposed,
             acks: self.workload.stats.acked,
             reads: self.workload.stats.reads_served,
@@ -818,15 +806,7 @@ impl Cluster {
         let raft_seed = self.raft_seeds.next_u64();
         let now_ms = self.now_ms();
         let node = &mut self.nodes[i];
-        let db = Database::builder(node.dir.path())
-            .worker_threads(1)
-            .cache_size(1 << 20)
-            .open()
-            .map_err(|e| Violation {
-                invariant: "storage",
-                detail: format!("n{}: opening fjall: {e}", node.id),
-            })?;
-        let kv = Kv::open(&db).map_err(|e| storage_violation(node.id, &e))?;
+        let kv = Kv::open(node.backend.reopen()).map_err(|e| storage_violation(node.id, &e))?;
         let config = Config {
             id: node.id,
             election_tick: ELECTION_TICKS,
@@ -851,11 +831,12 @@ impl Cluster {
             node: node.id,
             durable: node.disk.durable().hard_state(),
             kv_applied_index: kv.applied_index(),
+            kv_synced_applied_index: node.synced_applied_index,
             kv_revision: kv.current_revision(),
         };
         node.watch = Some(watches::NodeWatch::new(kv.current_revision()));
         node.lease = Some(leases::NodeLease::new(kv.leases().list(), now_ms));
-        node.store = Some(Store { kv, _db: db });
+        node.store = Some(Store { kv });
         node.driver = Some(driver);
         node.incarnation += 1;
         node.role = Role::Follower;
@@ -878,13 +859,24 @@ impl Cluster {
         if self.options.sabotage == Some(Sabotage::LyingFsync) {
             node.disk.lose_last_entry();
         }
+        // The OS may have written out some of the unsynced store batches: a random prefix of
+        // them survives.
+        node.synced_applied_index = match node.backend.durable_state() {
+            Ok(state) => state.map_or(0, |s| s.applied_index),
+            Err(e) => panic!("n{}: the store's durable state is unreadable: {e}", node.id),
+        };
+        let unsynced = node.backend.unsynced_batches();
+        let keep = self.plan.rng.random_range(0..=unsynced);
+        let lost = node.backend.crash_keeping(keep);
         node.store = None;
         node.lease = None;
         self.plan.crashes += 1;
         self.workload.forget_reads(node.id);
         self.invariants.on_crash(node.id);
-        self.trace
-            .line(format_args!("t={} n{} crash", self.now, node.id));
+        self.trace.line(format_args!(
+            "t={} n{} crash (store batches lost: {lost})",
+            self.now, node.id
+        ));
         self.watch_crash(i);
     }
 
@@ -1075,6 +1067,10 @@ impl Cluster {
             write.hard_state,
             write.entries.len()
         ));
+        if write.sync {
+            // One journal: the log's fsync also makes the store's earlier batches durable.
+            self.nodes[i].backend.sync_all();
+        }
         self.invariants.on_persisted(&Persisted {
             node: id,
             hard_state: write.hard_state,
@@ -1098,74 +1094,64 @@ impl Cluster {
         }
     }
 
-    /// Applies one committed entry as `StoreActor::apply` does, then answers the client.
+    /// Applies one committed entry with the server's own applier (`mvcc::applier`, as the
+    /// `StoreActor` does), then routes what it reports: lease clock, watch hub, client ack.
     fn apply(&mut self, i: usize, entry: &Entry) -> Check {
         let node = &mut self.nodes[i];
         let id = node.id;
         let kv = &mut node.store.as_mut().expect("a running node has a store").kv;
-        if entry.index <= kv.applied_index() {
+        let revision_before = kv.current_revision();
+        let applied_before = kv.applied_index();
+        let applied = match apply_entry(kv, entry) {
+            Ok(Some(applied)) => applied,
+            Ok(None) => {
+                return violated(
+                    "state machine safety (Raft §5.4.3)",
+                    format!(
+                        "n{id} was handed entry {} again (store applied {applied_before})",
+                        entry.index
+                    ),
+                );
+            }
+            Err(e) => return Err(storage_violation(id, &e)),
+        };
+        let StoreApplied {
+            request_id,
+            result,
+            events,
+            revision: revision_after,
+            lease,
+            member,
+            skipped,
+            ..
+        } = applied;
+        match skipped {
+            Some(Skipped::Undecodable { reason }) => {
+                return violated(
+                    "state machine safety (Raft §5.4.3)",
+                    format!(
+                        "n{id}: committed entry {} does not decode: {reason}",
+                        entry.index
+                    ),
+                );
+            }
+            Some(Skipped::UnknownRequest) => {
+                return violated(
+                    "workload",
+                    format!("n{id}: unexpected request at index {}", entry.index),
+                );
+            }
+            Some(Skipped::ConfChange | Skipped::NoOp) | None => {}
+        }
+        if member.is_some() {
             return violated(
-                "state machine safety (Raft §5.4.3)",
+                "workload",
                 format!(
-                    "n{id} was handed entry {} again (store applied {})",
-                    entry.index,
-                    kv.applied_index()
+                    "n{id}: unexpected member attributes at index {}",
+                    entry.index
                 ),
             );
         }
-        let revision_before = kv.current_revision();
-        let mut answer = None;
-        let mut watch_events = Vec::new();
-        let mut lease_change = None;
-        if entry.data.is_empty() {
-            kv.mark_applied(entry.index)
-                .map_err(|e| storage_violation(id, &e))?;
-        } else {
-            let request =
-                InternalRequest::decode(entry.data.as_slice()).map_err(|e| Violation {
-                    invariant: "state machine safety (Raft §5.4.3)",
-                    detail: format!(
-                        "n{id}: committed entry {} does not decode: {e}",
-                        entry.index
-                    ),
-                })?;
-            let op = match request.request.map(KvRequest::from_internal) {
-                Some(Ok(op)) => op,
-                Some(Err(_)) | None => {
-                    return violated(
-                        "workload",
-                        format!("n{id}: unexpected request at index {}", entry.index),
-                    );
-                }
-            };
-            let result = match kv.apply(entry.index, &op) {
-                Ok(Some(outcome)) => {
-                    lease_change = match &op {
-                        KvRequest::LeaseGrant(g) => Some(leases::LeaseApplied::Granted {
-                            id: g.id,
-                            ttl: g.ttl,
-                        }),
-                        KvRequest::LeaseRevoke(r) => Some(leases::LeaseApplied::Revoked {
-                            id: r.id,
-                            deleted: outcome.events.len(),
-                        }),
-                        _ => None,
-                    };
-                    watch_events = outcome.events;
-                    Ok(response_revision(&outcome.response))
-                }
-                Ok(None) => {
-                    return violated(
-                        "state machine safety (Raft §5.4.3)",
-                        format!("n{id}: store refused entry {} as applied", entry.index),
-                    );
-                }
-                Err(e) if e.is_fatal() => return Err(storage_violation(id, &e)),
-                Err(e) => Err(e.to_string()),
-            };
-            answer = Some((request.id, result));
-        }
-        let revision_after = kv.current_revision();
         let applied_index_after = kv.applied_index();
         let incarnation = node.incarnation;
         self.invariants.on_applied(&Applied {
@@ -1179,17 +1165,26 @@ impl Cluster {
             "t={} n{id} apply {}/{} rev={revision_after}",
             self.now, entry.term, entry.index
         ));
-        if let Some(change) = lease_change {
+        if let Some(change) = lease {
             self.lease_applied(i, entry.index, change)?;
         }
         // As the StoreActor: the events go to the watch hub before the proposer's answer.
-        if !watch_events.is_empty() {
-            self.watch_applied(i, revision_after, watch_events)?;
+        if !events.is_empty() {
+            self.watch_applied(i, revision_after, events)?;
         }
-        if let Some((request_id, result)) = answer
-            && let Some(ack) =
-                self.workload
-                    .applied(request_id, id, incarnation, entry.index, result)
+        if request_id == 0 || skipped.is_some() {
+            return Ok(());
+        }
+        let result = match result {
+            Ok(Some(outcome)) => Ok(response_revision(&outcome.response)),
+            Ok(None) => {
+                return violated("workload", format!("n{id}: no answer at {}", entry.index));
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Some(ack) = self
+            .workload
+            .applied(request_id, id, incarnation, entry.index, result)
         {
             let result = &ack.result;
             self.trace.line(format_args!(

@@ -34,11 +34,8 @@ struct Cli {
     /// Cluster size (3 or 5); default: drawn from each seed.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["3", "5"]))]
     nodes: Option<String>,
-    /// Directory for the nodes' fjall stores (default: /dev/shm if present, else the temp dir).
-    #[arg(long)]
-    data_dir: Option<std::path::PathBuf>,
-    /// Deliberately break the node driver to check that the invariants catch it:
-    /// `send-before-persist`, `lying-fsync` or `watch-skip`.
+    /// Deliberately break how a node's effects are carried out, to check that the invariants
+    /// catch it: `send-before-persist`, `lying-fsync`, `watch-skip` or `lease-no-fresh-ttl`.
     #[arg(long, value_parser = parse_sabotage)]
     sabotage: Option<simulation::Sabotage>,
     /// Run every seed even after a failure; list the failures at the end.
@@ -67,10 +64,6 @@ fn main() -> ExitCode {
             safety_ticks: cli.steps,
             liveness_ticks_max: cli.liveness_ticks,
             verbose: cli.verbose,
-            data_dir: cli
-                .data_dir
-                .clone()
-                .unwrap_or_else(simulation::cluster::default_data_dir),
             sabotage: cli.sabotage,
         };
         match run_seed(&options) {
@@ -115,7 +108,7 @@ fn main() -> ExitCode {
     }
     println!(
         "PASSED {} seeds in {:.1}s: {} ticks, {} events, {} commits, {} elections, {} crashes \
-         ({} unsynced writes lost), {} partitions, {} message faults, {} faults injected; \
+         ({} unsynced log writes and {} store batches lost), {} partitions, {} message faults, {} faults injected; \
          {} proposals, {} acknowledged, {} linearizable reads, {} leadership transfers; \
          {} watches ({} resumed after a crash) received {} events in {} responses, \
          {} history reads, {} parked, {} canceled as compacted ({} compactions proposed); \
@@ -129,6 +122,7 @@ fn main() -> ExitCode {
         total.elections,
         total.crashes,
         total.writes_lost,
+        total.store_batches_lost,
         total.partitions,
         total.message_faults,
         total.faults(),
@@ -165,6 +159,7 @@ fn add(total: &mut RunStats, s: &RunStats) {
     total.partitions += s.partitions;
     total.message_faults += s.message_faults;
     total.writes_lost += s.writes_lost;
+    total.store_batches_lost += s.store_batches_lost;
     total.proposals += s.proposals;
     total.acks += s.acks;
     total.reads += s.reads;

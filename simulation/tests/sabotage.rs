@@ -18,33 +18,33 @@ fn failing_invariant(seed: u64, sabotage: Sabotage) -> &'static str {
 }
 
 #[test]
-fn acknowledging_before_the_fsync_loses_a_committed_entry() {
+fn acknowledging_before_the_fsync_lets_logs_diverge() {
     assert_eq!(
-        failing_invariant(20, Sabotage::SendBeforePersist),
-        "leader completeness (Raft §5.4)"
+        failing_invariant(0, Sabotage::SendBeforePersist),
+        "log matching (Raft §5.3)"
     );
 }
 
 #[test]
 fn a_lying_fsync_loses_a_committed_entry() {
     assert_eq!(
-        failing_invariant(5, Sabotage::LyingFsync),
+        failing_invariant(18, Sabotage::LyingFsync),
         "leader completeness (Raft §5.4)"
     );
 }
 
-/// Most seeds catch it; the others lose the damaged watch first (its node crashes
+/// Most seeds catch it (281 of 0..300); the others lose the damaged watch first (its node crashes
 /// and the client does not come back, or comes back from before the gap and re-reads it).
 #[test]
 fn a_watch_event_dropped_on_the_way_is_a_gap() {
     assert_eq!(
-        failing_invariant(0, Sabotage::WatchSkip),
+        failing_invariant(1, Sabotage::WatchSkip),
         "watch delivery (etcd watch guarantees)"
     );
 }
 
 /// A new leader that does not restart TTLs (rule 2 of docs/lease.md) expires leases that were
-/// just renewed on the old leader; 141 of seeds 0..300 catch it.
+/// just renewed on the old leader; 179 of seeds 0..300 catch it.
 #[test]
 fn a_new_leader_that_keeps_old_deadlines_expires_leases_early() {
     assert_eq!(
@@ -55,7 +55,7 @@ fn a_new_leader_that_keeps_old_deadlines_expires_leases_early() {
 
 #[test]
 fn the_same_seeds_pass_without_sabotage() {
-    for seed in [0, 1, 5, 20] {
+    for seed in [0, 1, 18] {
         let stats = run_seed(&Options::new(seed)).expect("an honest run passes");
         assert!(
             stats.acks > 0 && stats.crashes > 0 && stats.watch.responses > 0,

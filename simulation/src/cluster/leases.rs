@@ -23,7 +23,7 @@ use ferrokv::pb::mvccpb::KeyValue;
 use ferrokv::pb::peerpb::{InternalRequest, internal_request};
 use ferrokv::raft::Role;
 
-use super::{Cluster, ELECTION_TICKS, Phase, Sabotage, storage_violation};
+use super::{Cluster, ELECTION_TICKS, LeaseApplied, Phase, Sabotage, storage_violation};
 use crate::invariants::{Check, LeaseExpiry, Violation};
 
 /// Virtual milliseconds per tick (the server's default heartbeat interval).
@@ -48,13 +48,6 @@ impl NodeLease {
             started_ms: now_ms,
         }
     }
-}
-
-/// A lease change a node applied successfully.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum LeaseApplied {
-    Granted { id: i64, ttl: i64 },
-    Revoked { id: i64, deleted: usize },
 }
 
 impl Cluster {
@@ -221,7 +214,7 @@ impl Cluster {
         let kv = &node.store.as_ref().expect("running").kv;
         if let Some(nl) = node.lease.as_mut() {
             match change {
-                LeaseApplied::Granted { id, ttl } => nl.clock.granted(id, ttl, now_ms),
+                LeaseApplied::Granted { id, ttl_secs } => nl.clock.granted(id, ttl_secs, now_ms),
                 LeaseApplied::Revoked { id, .. } => nl.clock.revoked(id),
             }
         }
@@ -232,7 +225,10 @@ impl Cluster {
                 }
                 LeaseExpiry::check_granted(id, lease, kv.leases())
             }
-            LeaseApplied::Revoked { id: lease, deleted } => {
+            LeaseApplied::Revoked {
+                id: lease,
+                keys_deleted: deleted,
+            } => {
                 if index > self.lease_revoked_max_index {
                     self.lease_revoked_max_index = index;
                     self.lease_clients.stats.revoked += 1;

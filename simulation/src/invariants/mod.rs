@@ -8,6 +8,7 @@
 //! with a [`Violation`] naming the invariant.
 
 mod durability;
+mod durable_apply;
 mod election_safety;
 mod kv_model;
 mod leader_completeness;
@@ -32,6 +33,7 @@ use crate::watch::WatchRecord;
 use crate::workload::Ack;
 
 pub use durability::Durability;
+pub use durable_apply::DurableApply;
 pub use election_safety::ElectionSafety;
 pub use kv_model::KvModelAgreement;
 pub use leader_completeness::LeaderCompleteness;
@@ -122,6 +124,8 @@ pub struct Restarted {
     pub durable: HardState,
     /// Applied index of its reopened MVCC store.
     pub kv_applied_index: u64,
+    /// The store's applied index as of its last sync before the crash (what must survive).
+    pub kv_synced_applied_index: u64,
     /// Revision of its reopened MVCC store.
     pub kv_revision: i64,
 }
@@ -217,6 +221,7 @@ pub struct InvariantSet {
     leader_completeness: LeaderCompleteness,
     state_machine_safety: StateMachineSafety,
     monotonic_state: MonotonicState,
+    durable_apply: DurableApply,
     revision_sequence: RevisionSequence,
     /// etcd watch guarantees.
     pub watch_delivery: WatchDelivery,
@@ -309,6 +314,7 @@ impl InvariantSet {
     /// After a node restarted from its disk and store.
     pub fn on_restart(&mut self, r: &Restarted) -> Check {
         self.monotonic_state.on_restart(r)?;
+        self.durable_apply.on_restart(r)?;
         self.revision_sequence.on_restart(r, &self.history)
     }
 
