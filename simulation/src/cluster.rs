@@ -817,6 +817,27 @@ impl Cluster {
             check_quorum: self.check_quorum,
             applied: kv.applied_index(),
         };
+        let restarted = Restarted {
+            node: node.id,
+            durable: node.disk.durable().hard_state(),
+            kv_applied_index: kv.applied_index(),
+            kv_synced_applied_index: node.synced_applied_index,
+            kv_revision: kv.current_revision(),
+        };
+        self.trace.line(format_args!(
+            "t={} n{} start #{} durable={:?} kv_applied={}",
+            self.now,
+            node.id,
+            node.incarnation + 1,
+            restarted.durable,
+            restarted.kv_applied_index
+        ));
+        // Before the core: a store ahead of its durable log is the finding, not the core's
+        // refusal to start from it.
+        if node.incarnation > 0 {
+            self.invariants.on_restart(&restarted)?;
+        }
+        let node = &mut self.nodes[i];
         let rng = Box::new(ChaCha8Rng::seed_from_u64(raft_seed));
         let driver =
             NodeDriver::new(&config, node.disk.durable().clone(), rng).map_err(|e| Violation {
@@ -827,26 +848,12 @@ impl Cluster {
                     kv.applied_index()
                 ),
             })?;
-        let restarted = Restarted {
-            node: node.id,
-            durable: node.disk.durable().hard_state(),
-            kv_applied_index: kv.applied_index(),
-            kv_synced_applied_index: node.synced_applied_index,
-            kv_revision: kv.current_revision(),
-        };
         node.watch = Some(watches::NodeWatch::new(kv.current_revision()));
         node.lease = Some(leases::NodeLease::new(kv.leases().list(), now_ms));
         node.store = Some(Store { kv });
         node.driver = Some(driver);
         node.incarnation += 1;
         node.role = Role::Follower;
-        self.trace.line(format_args!(
-            "t={} n{} start #{} durable={:?} kv_applied={}",
-            self.now, node.id, node.incarnation, restarted.durable, restarted.kv_applied_index
-        ));
-        if node.incarnation > 1 {
-            self.invariants.on_restart(&restarted)?;
-        }
         self.drive(i)?;
         self.observe(i)
     }
