@@ -14,6 +14,7 @@
 //! | [`lease`] | lease expiry: the leader-only `LeaseClock` (the lease table itself is in [`mvcc::lease`]) | `LeaseReaper` |
 //! | [`peer`] | Raft messages between members over a tonic stream per peer | `PeerLink` |
 //! | [`api`] | etcd's gRPC services: validation, proposals, read index, error texts | – |
+//! | [`bus`] | every message between actors (actors hold `Recipient`s of these, not each other's types) | – |
 //! | [`cluster`] | the member table behind `MemberList` | – |
 //! | [`storage`] | the fjall database shared by log and store, keyspace names, checksums | – |
 //! | [`metrics`] | etcd's Prometheus metrics (served as `/metrics` by `api::http`) | – |
@@ -22,6 +23,7 @@
 //! | [`pb`] | code generated from `proto/` | – |
 
 pub mod api;
+pub mod bus;
 pub mod cluster;
 pub mod config;
 pub mod lease;

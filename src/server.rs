@@ -15,17 +15,17 @@
 use crate::api::{self, Api, ApiConfig, ApiLinks};
 use crate::cluster::Members;
 use crate::config::{ClusterState, ServerConfig};
-use crate::lease::actor::{AttachRaft, LeaseReaper};
+use crate::lease::actor::LeaseReaper;
 use crate::log::actor::LogActor;
 use crate::log::{Identity, LogStore};
 use crate::mvcc::Kv;
-use crate::mvcc::actor::{AttachLeaseReaper, AttachWatchHub, StoreActor};
+use crate::mvcc::actor::{StoreActor, StoreLinks};
 use crate::node::RaftStatus;
 use crate::pb::etcdserverpb as pb;
 use crate::pb::peerpb::{MemberAttributes, internal_request};
 use crate::peer::actor::PeerLink;
 use crate::peer::server::PeerService;
-use crate::raft::actor::{RaftActor, RaftLinks};
+use crate::raft::actor::{RaftActor, RaftLinks, StoreInbox};
 use crate::raft::{ConfState, Config as RaftConfig, MemStorage, NodeId};
 use crate::watch::actor::{STREAM_QUEUE_MAX, WatchHub};
 use actix::prelude::*;
@@ -177,41 +177,63 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             let system = actix::System::new();
             system.block_on(async move {
                 let log = SyncArbiter::start(1, move || LogActor::new(log_store.clone()));
+                // Actors get each other's recipients at construction (src/bus.rs). The
+                // reaper's mailbox exists before the reaper (`Context::new`), so the store can
+                // report applied grants to it before the RaftActor it proposes to exists.
+                let reaper_ctx = Context::<LeaseReaper>::new();
+                let reaper = reaper_ctx.address();
+                // Store and watch hub, each on its own arbiter so fan-out never delays
+                // applying. They name each other: the hub is started from inside the store's
+                // construction, where the store's address is known, and handed back here.
                 let store_arbiter = Arbiter::new();
-                let store_actor = StoreActor::new(kv, members);
-                let revision = store_actor.revision_cell();
-                let store =
-                    StoreActor::start_in_arbiter(&store_arbiter.handle(), move |_| store_actor);
-                // Watch: the hub gets its own arbiter so fan-out never delays applying. It is
-                // attached before the RaftActor exists, so before any ApplyCommitted.
                 let watch_arbiter = Arbiter::new();
-                let store_for_hub = store.clone();
-                let hub = WatchHub::start_in_arbiter(&watch_arbiter.handle(), move |_| {
-                    WatchHub::new(store_for_hub, store_revision, STREAM_QUEUE_MAX)
+                let watch_handle = watch_arbiter.handle();
+                let (hub_tx, hub_rx) = std::sync::mpsc::channel();
+                let store_leases = reaper.clone().recipient();
+                let store = StoreActor::start_in_arbiter(&store_arbiter.handle(), move |ctx| {
+                    let history = ctx.address().recipient();
+                    let hub = WatchHub::start_in_arbiter(&watch_handle, move |_| {
+                        WatchHub::new(history, store_revision, STREAM_QUEUE_MAX)
+                    });
+                    let links = StoreLinks {
+                        events: Some(hub.clone().recipient()),
+                        history: Some(hub.clone().recipient()),
+                        leases: Some(store_leases),
+                    };
+                    let actor = StoreActor::new(kv, members, links);
+                    let _ = hub_tx.send((hub, actor.revision_cell()));
+                    actor
                 });
-                store.do_send(AttachWatchHub(hub.clone()));
-                // Leases: the reaper follows grants/revokes in apply order, so it is attached
-                // before the RaftActor exists too.
-                let reaper = LeaseReaper::new(granted_leases, lease_extend).start();
-                store.do_send(AttachLeaseReaper(reaper.clone()));
-                let reaper_status = status_tx.subscribe();
+                let (hub, revision) = hub_rx
+                    .recv()
+                    .expect("the store arbiter builds the store and the hub");
                 let peers = peer_links
                     .into_iter()
-                    .map(|(id, url)| (id, PeerLink::new(id, url, cluster_id).start()))
+                    .map(|(id, url)| {
+                        let link = PeerLink::new(id, url, cluster_id).start();
+                        (id, link.recipient())
+                    })
                     .collect();
                 let links = RaftLinks {
-                    log,
-                    store: store.clone(),
+                    log: log.recipient(),
+                    store: StoreInbox {
+                        apply: store.clone().recipient(),
+                        register: store.clone().recipient(),
+                        cancel: store.clone().recipient(),
+                    },
                     peers,
-                    status_tx,
+                    status_tx: status_tx.clone(),
                 };
                 let raft = RaftActor::new(&raft_config, storage, seed, tick_interval, links)
                     .map(Actor::start);
                 if let Ok(raft) = &raft {
-                    reaper.do_send(AttachRaft {
-                        raft: raft.clone(),
-                        status: reaper_status,
-                    });
+                    let reaper_actor = LeaseReaper::new(
+                        granted_leases,
+                        lease_extend,
+                        raft.clone().recipient(),
+                        status_tx.subscribe(),
+                    );
+                    reaper_ctx.run(reaper_actor);
                 }
                 let _ = addr_tx.send(raft.map(|raft| {
                     (
@@ -293,9 +315,9 @@ async fn serve(
             .await
             .with_context(|| format!("listening for peers on {addr}"))?;
         let service = crate::pb::peerpb::raft_peer_server::RaftPeerServer::new(PeerService::new(
-            raft.clone(),
+            raft.clone().recipient(),
             cluster_id,
-            api.clone(),
+            std::sync::Arc::new(api.clone()),
         ))
         .max_decoding_message_size(usize::MAX);
         servers.spawn(

@@ -29,9 +29,7 @@ use tonic::{Request, Response, Status, Streaming};
 /// How long a forwarder waits for a leader to appear before trying again.
 const LEADER_WAIT: Duration = Duration::from_millis(100);
 
-/// `FailedPrecondition` text a non-leader answers a forwarded lease call with; the forwarder
-/// retries with the leader it learns next.
-const NOT_LEADER: &str = "ferrokv: not the leader";
+use crate::peer::server::LocalLeases;
 
 impl Api {
     /// The granted TTL a grant of `ttl` seconds gets: at least the minimum TTL (etcd
@@ -219,10 +217,20 @@ impl Api {
         channels.insert(member_id, channel.clone());
         Some(RaftPeerClient::new(channel))
     }
+}
 
-    /// The status a member answers a forwarded lease call with when it is not the leader.
-    pub fn not_leader() -> Status {
-        Status::failed_precondition(NOT_LEADER)
+/// What a follower forwards to this member over the peer port.
+#[tonic::async_trait]
+impl LocalLeases for Api {
+    async fn renew(&self, id: i64) -> Result<i64, ClockError> {
+        self.local_renew(id).await
+    }
+
+    async fn time_to_live(
+        &self,
+        request: LeaseTimeToLiveRequest,
+    ) -> Result<LeaseTimeToLiveResponse, ClockError> {
+        self.local_time_to_live(request).await
     }
 }
 

@@ -15,13 +15,14 @@ pub mod subscription;
 pub mod validate;
 pub mod watch;
 
+use crate::bus::{CancelWait, Propose};
 use crate::lease::actor::LeaseReaper;
 use crate::mvcc::ApplyOutcome;
-use crate::mvcc::actor::{CancelWait, GetStatus, LocalRange, StoreActor, StoreStatus};
+use crate::mvcc::actor::{GetStatus, LocalRange, StoreActor, StoreStatus};
 use crate::node::RaftStatus;
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse, ResponseHeader};
 use crate::pb::peerpb::{InternalRequest, internal_request};
-use crate::raft::actor::{Propose, RaftActor, ReadIndex};
+use crate::raft::actor::{RaftActor, ReadIndex};
 use actix::Addr;
 use prost::Message as _;
 use std::collections::{BTreeMap, HashMap};

@@ -83,7 +83,7 @@ impl Drop for Subscription {
 mod tests {
     use super::*;
     use crate::cluster::Members;
-    use crate::mvcc::actor::StoreActor;
+    use crate::mvcc::actor::{StoreActor, StoreLinks};
     use crate::mvcc::{FjallBackend, Kv};
     use crate::watch::actor::GetWatchCounts;
     use actix::Actor as _;
@@ -94,9 +94,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = crate::storage::open(dir.path()).unwrap();
         let members = Members::open(&db, &Default::default()).unwrap();
-        let store =
-            StoreActor::new(Kv::open(FjallBackend::open(&db).unwrap()).unwrap(), members).start();
-        let hub = WatchHub::new(store, 1, 8).start();
+        let kv = Kv::open(FjallBackend::open(&db).unwrap()).unwrap();
+        let store = StoreActor::new(kv, members, StoreLinks::default()).start();
+        let hub = WatchHub::new(store.recipient(), 1, 8).start();
         let request = WatchCreateRequest {
             key: b"k".to_vec(),
             ..Default::default()

@@ -7,11 +7,11 @@
 //! see docs/lease.md.
 
 use super::clock::{ClockError, LeaseClock, RoleChange};
+use crate::bus::Propose;
 use crate::mvcc::LeaseApplied;
 use crate::node::RaftStatus;
 use crate::pb::etcdserverpb::LeaseRevokeRequest;
 use crate::pb::peerpb::{InternalRequest, internal_request};
-use crate::raft::actor::{Propose, RaftActor};
 use actix::prelude::*;
 use prost::Message as _;
 use std::time::{Duration, Instant};
@@ -26,20 +26,27 @@ pub const MAX_REVOKES_PER_CHECK: usize = 500;
 pub struct LeaseReaper {
     clock: LeaseClock,
     epoch: Instant,
-    raft: Option<Addr<RaftActor>>,
-    status: Option<watch::Receiver<RaftStatus>>,
+    /// Where revoke proposals go (the `RaftActor`).
+    raft: Recipient<Propose>,
+    /// The `RaftActor`'s published status (for the leader role).
+    status: watch::Receiver<RaftStatus>,
 }
 
 impl LeaseReaper {
     /// A reaper knowing the granted `leases` as `(id, ttl seconds)` (from the MVCC store at
     /// start-up); `extend` is added to every deadline when this member becomes leader (use the
-    /// election timeout).
-    pub fn new(leases: Vec<(i64, i64)>, extend: Duration) -> Self {
+    /// election timeout). It proposes revokes to `raft` and follows the role in `status`.
+    pub fn new(
+        leases: Vec<(i64, i64)>,
+        extend: Duration,
+        raft: Recipient<Propose>,
+        status: watch::Receiver<RaftStatus>,
+    ) -> Self {
         Self {
             clock: LeaseClock::new(leases, extend.as_millis() as u64),
             epoch: Instant::now(),
-            raft: None,
-            status: None,
+            raft,
+            status,
         }
     }
 
@@ -49,9 +56,8 @@ impl LeaseReaper {
 
     /// Follows the leader role ([`LeaseClock::observe_role`]).
     fn sync_role(&mut self) {
-        let Some(status) = &self.status else { return };
         let (is_leader, term) = {
-            let s = status.borrow();
+            let s = self.status.borrow();
             (s.is_leader, s.term)
         };
         let now = self.now_ms();
@@ -66,7 +72,6 @@ impl LeaseReaper {
 
     fn reap(&mut self) {
         self.sync_role();
-        let Some(raft) = &self.raft else { return };
         let now = self.now_ms();
         for id in self.clock.take_expired(now, MAX_REVOKES_PER_CHECK) {
             tracing::debug!(lease = id, "lease expired; proposing revoke");
@@ -77,7 +82,7 @@ impl LeaseReaper {
                 })),
             }
             .encode_to_vec();
-            raft.do_send(Propose { data, waiter: None });
+            self.raft.do_send(Propose { data, waiter: None });
         }
     }
 }
@@ -88,33 +93,6 @@ impl Actor for LeaseReaper {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(REAP_INTERVAL, |this, _| this.reap());
     }
-}
-
-/// Connects the reaper to the `RaftActor` (for revoke proposals) and its published status
-/// (for the leader role). Sent once, right after the `RaftActor` starts.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AttachRaft {
-    /// Where revoke proposals go.
-    pub raft: Addr<RaftActor>,
-    /// The RaftActor's status channel.
-    pub status: watch::Receiver<RaftStatus>,
-}
-
-impl Handler<AttachRaft> for LeaseReaper {
-    type Result = ();
-
-    fn handle(&mut self, msg: AttachRaft, _: &mut Context<Self>) {
-        self.raft = Some(msg.raft);
-        self.status = Some(msg.status);
-        self.sync_role();
-    }
-}
-
-/// A lease change the `StoreActor` applied, in apply order: the applier's own
-/// [`LeaseApplied`] (`crate::mvcc::applier`), sent as is.
-impl Message for LeaseApplied {
-    type Result = ();
 }
 
 impl Handler<LeaseApplied> for LeaseReaper {

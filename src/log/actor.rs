@@ -6,9 +6,9 @@
 //! one fsync covers many writes (group commit).
 
 use super::LogStore;
-use crate::raft::{Entry, HardState};
+use crate::bus::{Persist, Persisted};
 use crate::storage::StorageError;
-use actix::{Actor, Handler, Message, SyncContext};
+use actix::{Actor, Handler, SyncContext};
 
 /// Owns the [`LogStore`]; see the module docs.
 pub struct LogActor {
@@ -24,27 +24,6 @@ impl LogActor {
 
 impl Actor for LogActor {
     type Context = SyncContext<Self>;
-}
-
-/// Make `hard_state` and `entries` durable (one fsync), then answer with them, so the sender
-/// can update its in-memory view without having cloned them.
-#[derive(Message)]
-#[rtype(result = "Result<Persisted, StorageError>")]
-pub struct Persist {
-    /// New hard state, if it changed.
-    pub hard_state: Option<HardState>,
-    /// New entries; index `i` replaces any stored entry `≥ i`.
-    pub entries: Vec<Entry>,
-    /// Whether to fsync (`Ready::must_sync`); false when only the commit index changed.
-    pub sync: bool,
-}
-
-/// The fact that a [`Persist`] is durable, carrying its contents back.
-pub struct Persisted {
-    /// The hard state that is now durable.
-    pub hard_state: Option<HardState>,
-    /// The entries that are now durable.
-    pub entries: Vec<Entry>,
 }
 
 impl Handler<Persist> for LogActor {

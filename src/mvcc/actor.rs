@@ -6,14 +6,16 @@
 //! entry's request id; the member that applies the entry with that id answers it. Reads that
 //! need a read index wait here until `applied_index` reaches it (Raft thesis §6.4).
 
+use crate::bus::{
+    ApplyCommitted, CancelWait, EventsApplied, FetchHistory, HistoryFetched, LeaseApplied,
+    RegisterWait,
+};
 use crate::cluster::{Member, Members};
-use crate::lease::actor::LeaseReaper;
 use crate::mvcc::applier::{self, Skipped};
 use crate::mvcc::{Kv, MvccError};
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse};
 use crate::raft::Entry;
-use crate::watch::actor::{Applied, HistoryFetched, WatchHub};
-use crate::watch::{Fetch, History};
+use crate::watch::History;
 use actix::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,18 +42,27 @@ pub struct StoreActor {
     /// [`LocalRange`] and [`WaitApplied`] callers parked until `applied_index` reaches their
     /// index, keyed by that index.
     parked: BTreeMap<u64, Vec<Parked>>,
-    /// Watch: where applied events go (set once by [`AttachWatchHub`]; `None` = no watches).
-    watch_hub: Option<Addr<WatchHub>>,
-    /// Leases: told of every grant and revoke applied (set once by [`AttachLeaseReaper`]).
-    lease_reaper: Option<Addr<LeaseReaper>>,
+    links: StoreLinks,
     /// The store revision, published after every batch of applied entries for readers
     /// outside the actor (response headers).
     revision: Arc<AtomicI64>,
 }
 
+/// Where the [`StoreActor`] routes what applying produced. Each is optional (`None`: nobody
+/// listens, e.g. a store without watches in a test).
+#[derive(Default)]
+pub struct StoreLinks {
+    /// The watch hub's applied events (`WatchHub`).
+    pub events: Option<Recipient<EventsApplied>>,
+    /// The watch hub's history answers (`WatchHub`), through the same mailbox as `events`.
+    pub history: Option<Recipient<HistoryFetched>>,
+    /// Applied lease grants and revokes (`LeaseReaper`).
+    pub leases: Option<Recipient<LeaseApplied>>,
+}
+
 impl StoreActor {
-    /// Wraps an opened store.
-    pub fn new(kv: Kv, members: Members) -> Self {
+    /// Wraps an opened store routing to `links`.
+    pub fn new(kv: Kv, members: Members, links: StoreLinks) -> Self {
         let revision = Arc::new(AtomicI64::new(kv.current_revision()));
         Self {
             revision,
@@ -59,8 +70,7 @@ impl StoreActor {
             members,
             waiters: BTreeMap::new(),
             parked: BTreeMap::new(),
-            watch_hub: None,
-            lease_reaper: None,
+            links,
         }
     }
 
@@ -86,7 +96,7 @@ impl StoreActor {
             );
         }
         // Leases: the reaper's clock follows the table in apply order (one sender, FIFO).
-        if let (Some(reaper), Some(change)) = (&self.lease_reaper, applied.lease) {
+        if let (Some(reaper), Some(change)) = (&self.links.leases, applied.lease) {
             reaper.do_send(change);
         }
         if let Some(a) = applied.member
@@ -94,10 +104,10 @@ impl StoreActor {
         {
             fatal(&e.to_string());
         }
-        if let Some(hub) = &self.watch_hub
+        if let Some(hub) = &self.links.events
             && !applied.events.is_empty()
         {
-            hub.do_send(Applied {
+            hub.do_send(EventsApplied {
                 revision: applied.revision,
                 events: applied.events,
             });
@@ -138,14 +148,6 @@ impl Actor for StoreActor {
     type Context = Context<Self>;
 }
 
-/// Committed entries, in log order (from the `RaftActor`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ApplyCommitted {
-    /// Entries to apply; indexes rise by one.
-    pub entries: Vec<Entry>,
-}
-
 impl Handler<ApplyCommitted> for StoreActor {
     type Result = ();
 
@@ -159,32 +161,12 @@ impl Handler<ApplyCommitted> for StoreActor {
     }
 }
 
-/// Register interest in the result of the request with this id. Sent by the `RaftActor`
-/// just before it proposes the request, so it reaches this mailbox before the
-/// `ApplyCommitted` carrying the entry (one sender, FIFO mailbox).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RegisterWait {
-    /// The `InternalRequest.id` about to be proposed.
-    pub id: u64,
-    /// Where the apply result goes.
-    pub reply: oneshot::Sender<ApplyResult>,
-}
-
 impl Handler<RegisterWait> for StoreActor {
     type Result = ();
 
     fn handle(&mut self, msg: RegisterWait, _: &mut Context<Self>) {
         self.waiters.insert(msg.id, msg.reply);
     }
-}
-
-/// Forget a waiter whose caller gave up (timeout, proposal refused).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CancelWait {
-    /// The request id registered with [`RegisterWait`].
-    pub id: u64,
 }
 
 impl Handler<CancelWait> for StoreActor {
@@ -251,32 +233,13 @@ impl Handler<GetStatus> for StoreActor {
     }
 }
 
-/// Watch: tells the store where to send applied events. Sent once at start-up, before the
-/// `RaftActor` exists, so it precedes every `ApplyCommitted` in the mailbox.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AttachWatchHub(pub Addr<WatchHub>);
-
-impl Handler<AttachWatchHub> for StoreActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: AttachWatchHub, _: &mut Context<Self>) {
-        self.watch_hub = Some(msg.0);
-    }
-}
-
-/// Watch: read a watcher's history ([`Kv::history`]) and send it to the attached
-/// `WatchHub` as [`HistoryFetched`] — through the same mailbox as [`Applied`], so the hub
-/// sees the live events of every revision ≤ the history's revision first.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct FetchHistory(pub Fetch);
-
 impl Handler<FetchHistory> for StoreActor {
     type Result = ();
 
     fn handle(&mut self, FetchHistory(f): FetchHistory, _: &mut Context<Self>) {
-        let Some(hub) = &self.watch_hub else { return };
+        let Some(hub) = &self.links.history else {
+            return;
+        };
         let history = match self.kv.history(&f.key, &f.range_end, f.from_rev, f.prev_kv) {
             Ok(events) => History::Events {
                 revision: self.kv.current_revision(),
@@ -293,20 +256,6 @@ impl Handler<FetchHistory> for StoreActor {
             generation: f.generation,
             history,
         });
-    }
-}
-
-/// Leases: tells the store where to report applied grants and revokes. Sent once at start-up,
-/// before the `RaftActor` exists, so it precedes every `ApplyCommitted` in the mailbox.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AttachLeaseReaper(pub Addr<LeaseReaper>);
-
-impl Handler<AttachLeaseReaper> for StoreActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: AttachLeaseReaper, _: &mut Context<Self>) {
-        self.lease_reaper = Some(msg.0);
     }
 }
 

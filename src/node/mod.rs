@@ -155,6 +155,22 @@ pub enum DriverError {
     LogGap(RaftError),
 }
 
+/// What identifies a [`Write`]: (index, term) of its last entry and its hard state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct WriteId {
+    last_entry: Option<(u64, u64)>,
+    hard_state: Option<HardState>,
+}
+
+impl WriteId {
+    fn of(hard_state: Option<HardState>, entries: &[Entry]) -> Self {
+        WriteId {
+            last_entry: entries.last().map(|e| (e.index, e.term)),
+            hard_state,
+        }
+    }
+}
+
 /// The pure node driver; see the module docs.
 ///
 /// Invariant: `in_flight.is_some()` exactly while an [`Effect::Persist`] has been handed out
@@ -163,9 +179,8 @@ pub struct NodeDriver {
     raw: RawNode<MemStorage>,
     /// The `Ready` whose write is being made durable.
     in_flight: Option<Ready>,
-    /// (index, term) of the last entry and the hard state of the write in flight, to check
-    /// the caller's report.
-    in_flight_write: Option<(Option<(u64, u64)>, Option<HardState>)>,
+    /// What identifies the write in flight, to check the caller's report.
+    in_flight_write: Option<WriteId>,
     /// Ids of the reads started here and not yet answered.
     pending_reads: BTreeSet<u64>,
     status: RaftStatus,
@@ -269,14 +284,14 @@ impl NodeDriver {
     /// Errors: [`DriverError`] when no write is in flight or `write` is not that write (a
     /// caller bug; the driver's state is unchanged).
     pub fn persisted(&mut self, write: Write) -> Result<(), DriverError> {
-        let Some((want_last, want_hs)) = self.in_flight_write else {
+        let Some(want) = self.in_flight_write else {
             return Err(DriverError::NothingInFlight);
         };
-        let got_last = write.entries.last().map(|e| (e.index, e.term));
-        if got_last != want_last || write.hard_state != want_hs {
+        let got = WriteId::of(write.hard_state, &write.entries);
+        if got != want {
             return Err(DriverError::WrongWrite {
-                got: got_last,
-                want: want_last,
+                got: got.last_entry,
+                want: want.last_entry,
             });
         }
         let storage = self.raw.storage_mut();
@@ -339,7 +354,7 @@ impl NodeDriver {
             self.finish(ready);
             return true;
         }
-        self.in_flight_write = Some((entries.last().map(|e| (e.index, e.term)), hard_state));
+        self.in_flight_write = Some(WriteId::of(hard_state, &entries));
         self.effects.push(Effect::Persist(Write {
             hard_state,
             entries,

@@ -1,6 +1,7 @@
 //! `PeerLink`: the sending half of the transport to one peer.
 
 use super::convert::message_to_pb;
+use crate::bus::SendMessages;
 use crate::pb::peerpb::{MessageBatch, raft_peer_client::RaftPeerClient};
 use crate::raft::Message;
 use actix::prelude::*;
@@ -50,11 +51,6 @@ impl Actor for PeerLink {
         ));
     }
 }
-
-/// Raft messages for this link's peer.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SendMessages(pub Vec<Message>);
 
 impl Handler<SendMessages> for PeerLink {
     type Result = ();

@@ -1,33 +1,61 @@
 //! The receiving half of the transport: a tonic service stepping every message into Raft,
 //! and answering the lease calls followers forward to the leader.
+//!
+//! It knows the `RaftActor` only as a `Recipient<Step>` and the lease answers only as the
+//! [`LocalLeases`] trait (implemented by the gRPC layer's `Api`), so the transport depends on
+//! neither the Raft actor nor the API layer.
+
+use std::sync::Arc;
 
 use super::convert::message_from_pb;
-use crate::api::Api;
+use crate::bus::Step;
 use crate::lease::ClockError;
-use crate::pb::etcdserverpb::LeaseTimeToLiveResponse;
+use crate::pb::etcdserverpb::{LeaseTimeToLiveRequest, LeaseTimeToLiveResponse};
 use crate::pb::peerpb::{
     LeaseRenewRequest, LeaseRenewResponse, LeaseTimeToLiveForward, MessageBatch, SendAck,
     raft_peer_server::RaftPeer,
 };
-use crate::raft::actor::{RaftActor, Step};
-use actix::Addr;
+use actix::Recipient;
 use tonic::{Request, Response, Status, Streaming};
+
+/// `FailedPrecondition` text a non-leader answers a forwarded lease call with; the forwarder
+/// retries with the leader it learns next.
+pub const NOT_LEADER: &str = "ferrokv: not the leader";
+
+/// The status a member answers a forwarded lease call with when it is not the leader.
+pub fn not_leader() -> Status {
+    Status::failed_precondition(NOT_LEADER)
+}
+
+/// Lease calls answered by this member's own lease clock (it must be the leader); what a
+/// follower forwards here over the peer port.
+#[tonic::async_trait]
+pub trait LocalLeases: Send + Sync + 'static {
+    /// Keep-alive: the granted TTL in seconds (0 = unknown lease). Errors:
+    /// [`ClockError::NotPrimary`] when this member does not lead.
+    async fn renew(&self, id: i64) -> Result<i64, ClockError>;
+    /// Lease.LeaseTimeToLive (ttl -1 = unknown lease). Errors as [`LocalLeases::renew`].
+    async fn time_to_live(
+        &self,
+        request: LeaseTimeToLiveRequest,
+    ) -> Result<LeaseTimeToLiveResponse, ClockError>;
+}
 
 /// Serves `peerpb.RaftPeer/Send`: one client stream per sending peer.
 pub struct PeerService {
-    raft: Addr<RaftActor>,
+    raft: Recipient<Step>,
     cluster_id: u64,
-    api: Api,
+    leases: Arc<dyn LocalLeases>,
 }
 
 impl PeerService {
     /// Steps received messages into `raft`; refuses batches of another `cluster_id`; answers
-    /// forwarded lease calls through `api`.
-    pub fn new(raft: Addr<RaftActor>, cluster_id: u64, api: Api) -> Self {
+    /// forwarded lease calls through `leases`.
+    pub fn new(raft: Recipient<Step>, cluster_id: u64, leases: Arc<dyn LocalLeases>) -> Self {
         Self {
             raft,
             cluster_id,
-            api,
+            leases,
         }
     }
 
@@ -43,7 +71,7 @@ impl PeerService {
 /// A forwarded lease call this member cannot answer because it does not lead.
 fn clock_status(e: ClockError) -> Status {
     match e {
-        ClockError::NotPrimary => Api::not_leader(),
+        ClockError::NotPrimary => not_leader(),
         ClockError::NotFound => Status::not_found(e.to_string()),
     }
 }
@@ -84,7 +112,7 @@ impl RaftPeer for PeerService {
     ) -> Result<Response<LeaseRenewResponse>, Status> {
         let r = request.into_inner();
         self.check_cluster(r.cluster_id)?;
-        let ttl = self.api.local_renew(r.id).await.map_err(clock_status)?;
+        let ttl = self.leases.renew(r.id).await.map_err(clock_status)?;
         Ok(Response::new(LeaseRenewResponse { ttl }))
     }
 
@@ -96,8 +124,8 @@ impl RaftPeer for PeerService {
         self.check_cluster(r.cluster_id)?;
         let request = r.request.unwrap_or_default();
         let answer = self
-            .api
-            .local_time_to_live(request)
+            .leases
+            .time_to_live(request)
             .await
             .map_err(clock_status)?;
         Ok(Response::new(answer))

@@ -17,10 +17,8 @@
 //!         └─ ConfChangeApplied ─────────────────► logged (membership RPCs: not yet)
 //! ```
 
-use crate::log::actor::{LogActor, Persist};
-use crate::mvcc::actor::{ApplyCommitted, ApplyResult, CancelWait, RegisterWait, StoreActor};
+use crate::bus::{ApplyCommitted, CancelWait, Persist, Propose, RegisterWait, SendMessages, Step};
 use crate::node::{Effect, NodeDriver, ProposeError, RaftStatus, Write};
-use crate::peer::actor::{PeerLink, SendMessages};
 use crate::raft::{Config, MemStorage, Message, NodeId};
 use actix::prelude::*;
 use std::collections::BTreeMap;
@@ -33,9 +31,9 @@ const READ_PRUNE_TICKS: u64 = 100;
 /// Owns the node driver and routes its effects; see the module docs.
 pub struct RaftActor {
     driver: NodeDriver,
-    log: Addr<LogActor>,
-    store: Addr<StoreActor>,
-    peers: BTreeMap<NodeId, Addr<PeerLink>>,
+    log: Recipient<Persist>,
+    store: StoreInbox,
+    peers: BTreeMap<NodeId, Recipient<SendMessages>>,
     tick_interval: Duration,
     ticks: u64,
     /// ReadIndex callers by the read id handed to the driver.
@@ -44,14 +42,25 @@ pub struct RaftActor {
     status_tx: watch::Sender<RaftStatus>,
 }
 
+/// The `StoreActor`'s messages the [`RaftActor`] sends (three recipients of one mailbox, so
+/// they keep their send order).
+pub struct StoreInbox {
+    /// Committed entries to apply.
+    pub apply: Recipient<ApplyCommitted>,
+    /// A proposer's waiter, registered before its entry is proposed.
+    pub register: Recipient<RegisterWait>,
+    /// A waiter withdrawn (proposal refused).
+    pub cancel: Recipient<CancelWait>,
+}
+
 /// The other actors and channels a [`RaftActor`] routes effects to.
 pub struct RaftLinks {
-    /// Where Ready's hard state and entries are persisted.
-    pub log: Addr<LogActor>,
-    /// Where committed entries are applied.
-    pub store: Addr<StoreActor>,
-    /// One sender per peer.
-    pub peers: BTreeMap<NodeId, Addr<PeerLink>>,
+    /// Where Ready's hard state and entries are persisted (the `LogActor`).
+    pub log: Recipient<Persist>,
+    /// Where committed entries are applied (the `StoreActor`).
+    pub store: StoreInbox,
+    /// One sender per peer (its `PeerLink`).
+    pub peers: BTreeMap<NodeId, Recipient<SendMessages>>,
     /// Where the [`RaftStatus`] is published.
     pub status_tx: watch::Sender<RaftStatus>,
 }
@@ -98,7 +107,7 @@ impl RaftActor {
             match effect {
                 Effect::Send(messages) => self.send(messages),
                 Effect::Persist(write) => self.persist(write, ctx),
-                Effect::Apply(entries) => self.store.do_send(ApplyCommitted { entries }),
+                Effect::Apply(entries) => self.store.apply.do_send(ApplyCommitted { entries }),
                 Effect::ReadReady { id, index } => self.answer_read(id, Ok(index)),
                 Effect::ReadFailed { id, error } => self.answer_read(id, Err(error)),
                 Effect::StatusChanged(status) => {
@@ -202,11 +211,6 @@ impl Actor for RaftActor {
     }
 }
 
-/// Raft messages from a peer, stepped into the core together and driven once.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Step(pub Vec<Message>);
-
 impl Handler<Step> for RaftActor {
     type Result = ();
 
@@ -220,30 +224,17 @@ impl Handler<Step> for RaftActor {
     }
 }
 
-/// Propose one encoded `InternalRequest` for the log. The answer says only whether it was
-/// accepted for proposing; its result comes from the StoreActor when the entry is applied.
-#[derive(Message)]
-#[rtype(result = "Result<(), ProposeError>")]
-pub struct Propose {
-    /// Encoded `peerpb::InternalRequest`, bytes.
-    pub data: Vec<u8>,
-    /// The request id and where its apply result goes. The RaftActor registers it with the
-    /// StoreActor before proposing: both that registration and the later `ApplyCommitted` are
-    /// sent from here, so the StoreActor's FIFO mailbox sees them in that order.
-    pub waiter: Option<(u64, oneshot::Sender<ApplyResult>)>,
-}
-
 impl Handler<Propose> for RaftActor {
     type Result = Result<(), ProposeError>;
 
     fn handle(&mut self, msg: Propose, ctx: &mut Context<Self>) -> Self::Result {
         let id = msg.waiter.as_ref().map(|(id, _)| *id);
         if let Some((id, reply)) = msg.waiter {
-            self.store.do_send(RegisterWait { id, reply });
+            self.store.register.do_send(RegisterWait { id, reply });
         }
         let result = self.driver.propose(msg.data);
         if let (Err(_), Some(id)) = (&result, id) {
-            self.store.do_send(CancelWait { id });
+            self.store.cancel.do_send(CancelWait { id });
         }
         self.drive(ctx);
         result

@@ -9,10 +9,9 @@
 //! Control responses (created, canceled) always go: they are bounded by the client's own
 //! requests.
 
-use super::hub::{Delivery, History, Hub, StreamId};
-use crate::mvcc::actor::{FetchHistory, StoreActor};
+use super::hub::{Delivery, Hub, StreamId};
+use crate::bus::{EventsApplied, FetchHistory, HistoryFetched};
 use crate::pb::etcdserverpb::{WatchCreateRequest, WatchResponse};
-use crate::pb::mvccpb::Event;
 use actix::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,7 +49,8 @@ pub struct StreamSink {
 /// The watch actor; see the module docs.
 pub struct WatchHub {
     hub: Hub,
-    store: Addr<StoreActor>,
+    /// Where history fetches go (the `StoreActor`).
+    store: Recipient<FetchHistory>,
     sinks: BTreeMap<StreamId, StreamSink>,
     next_stream_id: StreamId,
     queue_max: usize,
@@ -59,7 +59,7 @@ pub struct WatchHub {
 impl WatchHub {
     /// A hub for a store at `current_revision`; a stream with `queue_max` queued responses
     /// counts as full.
-    pub fn new(store: Addr<StoreActor>, current_revision: i64, queue_max: usize) -> Self {
+    pub fn new(store: Recipient<FetchHistory>, current_revision: i64, queue_max: usize) -> Self {
         WatchHub {
             hub: Hub::new(current_revision),
             store,
@@ -243,39 +243,14 @@ impl Handler<RequestProgress> for WatchHub {
     }
 }
 
-/// The events of one applied entry, which produced store revision `revision` (from the
-/// `StoreActor`, in apply order).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Applied {
-    /// The store revision the entry produced.
-    pub revision: i64,
-    /// Its events, in change order, `prev_kv` set when the key existed.
-    pub events: Vec<Event>,
-}
-
-impl Handler<Applied> for WatchHub {
+impl Handler<EventsApplied> for WatchHub {
     type Result = ();
 
-    fn handle(&mut self, msg: Applied, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: EventsApplied, _: &mut Context<Self>) {
         for d in self.hub.apply(msg.revision, &msg.events) {
             self.deliver(d);
         }
     }
-}
-
-/// The store's answer to a `FetchHistory`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct HistoryFetched {
-    /// The watcher's stream.
-    pub stream: StreamId,
-    /// The watcher.
-    pub watch_id: i64,
-    /// The watcher generation the fetch was for ([`crate::watch::Fetch::generation`]).
-    pub generation: u64,
-    /// What the store read.
-    pub history: History,
 }
 
 impl Handler<HistoryFetched> for WatchHub {
@@ -325,8 +300,9 @@ impl Handler<GetWatchCounts> for WatchHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::ApplyCommitted;
     use crate::cluster::Members;
-    use crate::mvcc::actor::{ApplyCommitted, AttachWatchHub};
+    use crate::mvcc::actor::{StoreActor, StoreLinks};
     use crate::mvcc::{FjallBackend, Kv};
     use crate::pb::etcdserverpb::PutRequest;
     use crate::pb::peerpb::{InternalRequest, internal_request};
@@ -369,9 +345,16 @@ mod tests {
         let db = crate::storage::open(dir.path()).unwrap();
         let kv = Kv::open(FjallBackend::open(&db).unwrap()).unwrap();
         let members = Members::open(&db, &BTreeMap::new()).unwrap();
-        let store = StoreActor::new(kv, members).start();
-        let hub = WatchHub::new(store.clone(), 1, 2).start();
-        store.send(AttachWatchHub(hub.clone())).await.unwrap();
+        // The hub's mailbox first, so the store can be built knowing it.
+        let hub_ctx = Context::<WatchHub>::new();
+        let hub = hub_ctx.address();
+        let links = StoreLinks {
+            events: Some(hub.clone().recipient()),
+            history: Some(hub.clone().recipient()),
+            leases: None,
+        };
+        let store = StoreActor::new(kv, members, links).start();
+        hub_ctx.run(WatchHub::new(store.clone().recipient(), 1, 2));
         let (tx, mut rx) = unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let stream = hub
