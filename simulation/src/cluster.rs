@@ -1058,9 +1058,9 @@ impl Cluster {
     fn persist_done(&mut self, id: NodeId, write_id: u64) -> Check {
         let i = index_of(id);
         let node = &mut self.nodes[i];
-        let write = match node.disk.complete(write_id) {
-            Ok(Some(w)) => w,
-            Ok(None) => return Ok(()), // lost in a crash
+        let writes = match node.disk.complete(write_id) {
+            Ok(writes) if writes.is_empty() => return Ok(()), // lost in a crash
+            Ok(writes) => writes,
             Err(e) => {
                 return violated(
                     "log matching (Raft §5.3)",
@@ -1068,28 +1068,37 @@ impl Cluster {
                 );
             }
         };
-        self.trace.line(format_args!(
-            "t={} n{id} fsync hs={:?} entries={}",
-            self.now,
-            write.hard_state,
-            write.entries.len()
-        ));
-        if write.sync {
-            // One journal: the log's fsync also makes the store's earlier batches durable.
-            self.nodes[i].backend.sync_all();
+        let early = self.options.sabotage == Some(Sabotage::SendBeforePersist);
+        if writes.len() > 1 && !early {
+            return violated(
+                "node driver",
+                format!("n{id} had {} writes in flight at once", writes.len()),
+            );
         }
-        self.invariants.on_persisted(&Persisted {
-            node: id,
-            hard_state: write.hard_state,
-            entries: &write.entries,
-        })?;
-        if self.options.sabotage != Some(Sabotage::SendBeforePersist) {
-            let write = Write {
+        for write in writes {
+            self.trace.line(format_args!(
+                "t={} n{id} fsync hs={:?} entries={}",
+                self.now,
+                write.hard_state,
+                write.entries.len()
+            ));
+            if write.sync {
+                // One journal: the log's fsync also makes the store's earlier batches durable.
+                self.nodes[i].backend.sync_all();
+            }
+            self.invariants.on_persisted(&Persisted {
+                node: id,
                 hard_state: write.hard_state,
-                entries: write.entries,
-                sync: write.sync,
-            };
-            self.driver_persisted(i, write)?;
+                entries: &write.entries,
+            })?;
+            if !early {
+                let write = Write {
+                    hard_state: write.hard_state,
+                    entries: write.entries,
+                    sync: write.sync,
+                };
+                self.driver_persisted(i, write)?;
+            }
         }
         self.drive(i)?;
         self.observe(i)

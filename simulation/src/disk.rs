@@ -80,25 +80,29 @@ impl Disk {
         id
     }
 
-    /// The fsync of write `id` completed: makes it (and any write begun before it) durable
-    /// and returns it, or returns `None` when that write was lost in a crash.
+    /// The fsync of write `id` completed: makes it and every write begun before it durable
+    /// (an fsync covers every earlier write) and returns them in order, `id`'s last; empty
+    /// when that write was lost in a crash or is already durable.
     ///
     /// Errors: a write whose entries leave a gap in the log (a core bug, reported as is).
-    pub fn complete(&mut self, id: u64) -> Result<Option<Write>, RaftError> {
+    pub fn complete(&mut self, id: u64) -> Result<Vec<Write>, RaftError> {
         if !self.in_flight.iter().any(|w| w.id == id) {
-            return Ok(None);
+            return Ok(Vec::new());
         }
+        let mut done = Vec::new();
         while let Some(write) = self.in_flight.pop_front() {
             self.durable.append(&write.entries)?;
             if let Some(hs) = write.hard_state {
                 self.durable.set_hard_state(hs);
             }
             self.stats.synced += 1;
-            if write.id == id {
-                return Ok(Some(write));
+            let last = write.id == id;
+            done.push(write);
+            if last {
+                break;
             }
         }
-        unreachable!("write {id} was in flight")
+        Ok(done)
     }
 
     /// Drops the last durable entry if this node does not know it committed, as a disk whose
@@ -152,16 +156,16 @@ mod tests {
         let first = disk.begin(Some(hs), vec![entry(1, 1)], true);
         assert_eq!(
             disk.complete(first),
-            Ok(Some(Write {
+            Ok(vec![Write {
                 id: first,
                 hard_state: Some(hs),
                 entries: vec![entry(1, 1)],
                 sync: true,
-            }))
+            }])
         );
         let second = disk.begin(None, vec![entry(1, 2)], true);
         disk.crash();
-        assert_eq!(disk.complete(second), Ok(None));
+        assert_eq!(disk.complete(second), Ok(vec![]));
         assert_eq!(disk.durable().last_index(), Ok(1));
         assert_eq!(disk.durable().hard_state(), hs);
         assert_eq!(disk.stats, DiskStats { synced: 1, lost: 1 });
@@ -174,13 +178,14 @@ mod tests {
         let b = disk.begin(None, vec![entry(1, 2)], true);
         let c = disk.begin(None, vec![entry(1, 3)], true);
         // Completing b makes a durable too (an fsync covers every earlier write).
-        assert_eq!(disk.complete(b).unwrap().map(|w| w.id), Some(b));
-        assert_eq!(disk.complete(a), Ok(None), "already durable");
+        let done: Vec<u64> = disk.complete(b).unwrap().iter().map(|w| w.id).collect();
+        assert_eq!(done, vec![a, b]);
+        assert_eq!(disk.complete(a), Ok(vec![]), "already durable");
         assert_eq!(disk.durable().last_index(), Ok(2));
         let d = disk.begin(None, vec![entry(1, 4)], true);
         disk.crash();
-        assert_eq!(disk.complete(c), Ok(None));
-        assert_eq!(disk.complete(d), Ok(None));
+        assert_eq!(disk.complete(c), Ok(vec![]));
+        assert_eq!(disk.complete(d), Ok(vec![]));
         assert_eq!(disk.durable().last_index(), Ok(2));
         assert_eq!(disk.stats, DiskStats { synced: 2, lost: 2 });
     }

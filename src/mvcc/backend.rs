@@ -122,11 +122,7 @@ impl Backend for Box<dyn Backend> {
     }
 }
 
-/// Something [`super::Kv::open`] can open a store on: any [`Backend`], or (transitionally) a
-/// `&fjall::Database`, which opens a [`super::fjall_backend::FjallBackend`] in it.
-///
-/// The `&fjall::Database` form exists only so `simulation/` keeps compiling until it moves to
-/// `MemBackend` (it calls `Kv::open(&db)`); new code passes a backend. Remove it with that change.
+/// Something [`super::Kv::open`] can open a store on: any [`Backend`] (boxed or not).
 pub trait IntoBackend {
     /// The backend, boxed. Errors: whatever opening it reports (`Storage`).
     fn into_backend(self) -> Result<Box<dyn Backend>>;

@@ -16,8 +16,8 @@
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::backend::{
-    Backend, IntoBackend, LeaseIter, MetaState, RecordIter, Space, WriteBatch, decode_kv,
-    decode_lease, decode_record, decode_state,
+    Backend, LeaseIter, MetaState, RecordIter, Space, WriteBatch, decode_kv, decode_lease,
+    decode_record, decode_state,
 };
 use super::error::{MvccError, Result};
 use super::revision::Revision;
@@ -106,13 +106,6 @@ impl Backend for FjallBackend {
             }
         }
         out.commit().map_err(storage)
-    }
-}
-
-/// Transitional (see [`IntoBackend`]): `Kv::open(&db)` opens a [`FjallBackend`] in `db`.
-impl IntoBackend for &Database {
-    fn into_backend(self) -> Result<Box<dyn Backend>> {
-        Ok(Box::new(FjallBackend::open(self)?))
     }
 }
 
