@@ -166,7 +166,9 @@ impl RaftActor {
         }
         for (to, batch) in by_peer {
             match self.peers.get(&to) {
-                Some(link) => link.do_send(SendMessages(batch)),
+                Some(link) if link.connected() => link.do_send(SendMessages(batch)),
+                // Raft tolerates the loss; the link's actor stopping is a bug worth seeing.
+                Some(_) => tracing::warn!(to, "peer link is gone: messages dropped"),
                 None => tracing::warn!(to, "message for unknown peer dropped"),
             }
         }
