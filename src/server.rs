@@ -170,7 +170,12 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         .map(|(id, urls)| (*id, urls[0].clone()))
         .collect();
     let cluster_id = ids.cluster_id;
-    let seed = ids.member_id ^ std::process::id() as u64;
+    // Election jitter and the first read-round id: distinct per start (a restarted member
+    // must not reuse its previous incarnation's read contexts).
+    let now_nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let seed = ids.member_id ^ (std::process::id() as u64).rotate_left(32) ^ now_nanos;
     std::thread::Builder::new()
         .name("actix".into())
         .spawn(move || {

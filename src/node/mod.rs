@@ -39,21 +39,30 @@
 //! - **Conf changes are applied to Raft here** (Raft thesis §4.1, a change takes effect when
 //!   applied): each committed `ConfChange` entry goes through `RawNode::apply_conf_change`
 //!   before `advance`, and is reported as [`Effect::ConfChangeApplied`].
-//! - **Reads**: `read_index` needs a known leader; a leader change fails every pending read
-//!   with [`ProposeError::LeaderChanged`] (etcd `ErrLeaderChanged`), because the new leader
-//!   will never answer a context the old one held.
-
-use std::collections::BTreeSet;
+//! - **Reads** (`reads.rs`): `read_index` needs a known leader; reads go in rounds, one
+//!   ReadIndex confirmation in flight serving every read that arrived before it (etcd's
+//!   linearizable read loop), resent after [`READ_RETRY_TICKS`]; a leader change fails every
+//!   pending read with [`ProposeError::LeaderChanged`] (etcd `ErrLeaderChanged`), because the
+//!   new leader will never answer a context the old one held.
+//! - **Nothing waits for an unrelated fsync**: while a write is in flight, [`effects`] still
+//!   hands out the messages that may leave at once (so the leader keeps replicating new
+//!   entries: pipelining, thesis §10.2.1) and the reads Raft confirmed.
+//!
+//! [`effects`]: NodeDriver::effects
 
 use rand::RngCore;
 
 use crate::raft::{
     ConfChange, ConfState, Config, Entry, EntryKind, HardState, MemStorage, Message, NodeId,
-    RaftError, RawNode, Ready, Role,
+    RaftError, RawNode, ReadState, Ready, Role,
 };
 
+mod reads;
 #[cfg(test)]
 mod tests;
+
+pub use reads::READ_RETRY_TICKS;
+use reads::ReadRounds;
 
 /// What the rest of a member may read about Raft without asking the driver: republished
 /// (as [`Effect::StatusChanged`]) whenever a `Ready` changes it.
@@ -181,8 +190,8 @@ pub struct NodeDriver {
     in_flight: Option<Ready>,
     /// What identifies the write in flight, to check the caller's report.
     in_flight_write: Option<WriteId>,
-    /// Ids of the reads started here and not yet answered.
-    pending_reads: BTreeSet<u64>,
+    /// The reads started here and not yet answered, in rounds.
+    reads: ReadRounds,
     status: RaftStatus,
     /// The store's applied index as last reported by [`NodeDriver::applied`].
     store_applied_index: u64,
@@ -200,6 +209,14 @@ impl NodeDriver {
         storage: MemStorage,
         rng: Box<dyn RngCore + Send>,
     ) -> Result<Self, RaftError> {
+        let mut rng = rng;
+        // Read contexts must never repeat across restarts: a ReadIndex answer sent to this
+        // member's previous incarnation can arrive after it restarted, and must not confirm a
+        // newer read (found by the simulator, seed 403). Rounds count up from a random start.
+        let reads = ReadRounds {
+            last_round: rng.next_u64() >> 1,
+            ..ReadRounds::default()
+        };
         let raw = RawNode::new(config, storage, rng)?;
         let store_applied_index = config.applied;
         // The restored term and commit index: the core reports only *changes* of its hard
@@ -214,16 +231,36 @@ impl NodeDriver {
             raw,
             in_flight: None,
             in_flight_write: None,
-            pending_reads: BTreeSet::new(),
+            reads,
             status,
             store_applied_index,
             effects: Vec::new(),
         })
     }
 
-    /// Advances logical time by one tick (the server's `--heartbeat-interval`).
+    /// Advances logical time by one tick (the server's `--heartbeat-interval`); resends the
+    /// read round unanswered for [`READ_RETRY_TICKS`].
     pub fn tick(&mut self) {
         self.raw.tick();
+        let Some(round) = &mut self.reads.in_flight else {
+            return;
+        };
+        round.age_ticks += 1;
+        if round.age_ticks < READ_RETRY_TICKS {
+            return;
+        }
+        // Resent under the same context (etcd does the same): the leader ignores a duplicate
+        // of a request it still holds, and answers anew one it lost or already answered.
+        round.age_ticks = 0;
+        let ctx = encode_read_ctx(self.raw.id(), round.id);
+        if self.raw.read_index(ctx).is_err() {
+            for id in self.reads.take_all() {
+                self.effects.push(Effect::ReadFailed {
+                    id,
+                    error: ProposeError::LeaderChanged,
+                });
+            }
+        }
     }
 
     /// Steps one message from a peer. Errors: the core's refusal
@@ -247,25 +284,70 @@ impl NodeDriver {
 
     /// Starts a linearizable read with the caller's `id` (unique among this member's pending
     /// reads); its answer is a later [`Effect::ReadReady`] or [`Effect::ReadFailed`] with the
-    /// same id. A read can also be lost silently (a dropped message): callers time out.
+    /// same id. It joins the next read round (`reads.rs`); with no round in flight one starts
+    /// now.
     ///
     /// Errors: [`ProposeError::NoLeader`] when no leader is known (as published) or the core
-    /// refuses the read.
+    /// refuses the read (a candidate).
     pub fn read_index(&mut self, id: u64) -> Result<(), ProposeError> {
         if self.status.leader_id == 0 {
             return Err(ProposeError::NoLeader);
         }
-        let ctx = encode_read_ctx(self.raw.id(), id);
-        self.raw
-            .read_index(ctx)
-            .map_err(|_| ProposeError::NoLeader)?;
-        self.pending_reads.insert(id);
+        self.reads.queued.push(id);
+        if self.reads.in_flight.is_none() && !self.start_read_round(ProposeError::NoLeader) {
+            // Refused at once: the caller learns it from the error, not from an effect.
+            self.effects
+                .retain(|e| !matches!(e, Effect::ReadFailed { id: failed, .. } if *failed == id));
+            return Err(ProposeError::NoLeader);
+        }
         Ok(())
+    }
+
+    /// Sends one ReadIndex for every queued read; false (and the reads failed with `error`)
+    /// when the core refuses it (no leader known, or a candidate). Reads that were accepted
+    /// under a leader fail as [`ProposeError::LeaderChanged`].
+    fn start_read_round(&mut self, error: ProposeError) -> bool {
+        let round = self.reads.start();
+        let ctx = encode_read_ctx(self.raw.id(), round);
+        if self.raw.read_index(ctx).is_ok() {
+            return true;
+        }
+        for id in self.reads.take_all() {
+            self.effects.push(Effect::ReadFailed { id, error });
+        }
+        false
+    }
+
+    /// Answers the reads of the round a confirmed read state belongs to, then starts the next
+    /// round for the reads queued meanwhile.
+    fn reads_confirmed(&mut self, states: Vec<ReadState>) {
+        let me = self.raw.id();
+        for rs in states {
+            let round = decode_read_ctx(me, &rs.request_ctx);
+            let Some(in_flight) = &self.reads.in_flight else {
+                continue;
+            };
+            if round != Some(in_flight.id) {
+                // An answer to a round already answered (a resend answered twice).
+                tracing::debug!(index = rs.index, "read state of an old round dropped");
+                continue;
+            }
+            let done = self.reads.in_flight.take().expect("checked").reads;
+            for id in done {
+                self.effects.push(Effect::ReadReady {
+                    id,
+                    index: rs.index,
+                });
+            }
+            if !self.reads.queued.is_empty() {
+                self.start_read_round(ProposeError::LeaderChanged);
+            }
+        }
     }
 
     /// Forgets a read whose caller gave up (timeout); a later answer for it is dropped.
     pub fn cancel_read(&mut self, id: u64) {
-        self.pending_reads.remove(&id);
+        self.reads.cancel(id);
     }
 
     /// Leader: starts a leadership transfer to voter `to` (thesis §3.10). Ignored elsewhere.
@@ -318,7 +400,18 @@ impl NodeDriver {
 
     /// Takes every `Ready` the core has until one needs the disk (or none is left) and
     /// returns the effects accumulated so far, in order.
+    ///
+    /// While a write is in flight, the messages that may leave at once and the confirmed reads
+    /// are handed out too (see the module docs): neither needs the disk.
     pub fn effects(&mut self) -> Vec<Effect> {
+        if self.in_flight.is_some() {
+            let states = self.raw.take_read_states();
+            self.reads_confirmed(states);
+            let messages = self.raw.take_messages();
+            if !messages.is_empty() {
+                self.effects.push(Effect::Send(messages));
+            }
+        }
         while self.drive_one() {}
         std::mem::take(&mut self.effects)
     }
@@ -336,18 +429,8 @@ impl NodeDriver {
         if !messages.is_empty() {
             self.effects.push(Effect::Send(messages));
         }
-        let me = self.raw.id();
-        for rs in std::mem::take(&mut ready.read_states) {
-            match decode_read_ctx(me, &rs.request_ctx) {
-                Some(id) if self.pending_reads.remove(&id) => {
-                    self.effects.push(Effect::ReadReady {
-                        id,
-                        index: rs.index,
-                    })
-                }
-                _ => tracing::debug!(index = rs.index, "read state for no pending read dropped"),
-            }
-        }
+        let states = std::mem::take(&mut ready.read_states);
+        self.reads_confirmed(states);
         let hard_state = ready.hard_state;
         let entries = std::mem::take(&mut ready.entries);
         if hard_state.is_none() && entries.is_empty() {
@@ -408,7 +491,7 @@ impl NodeDriver {
             status.is_leader = ss.role == Role::Leader;
             if ss.leader_id != self.status.leader_id {
                 tracing::info!(leader = ss.leader_id, role = ?ss.role, "leader changed");
-                for id in std::mem::take(&mut self.pending_reads) {
+                for id in self.reads.take_all() {
                     self.effects.push(Effect::ReadFailed {
                         id,
                         error: ProposeError::LeaderChanged,
@@ -447,9 +530,9 @@ impl NodeDriver {
         self.store_applied_index
     }
 
-    /// Ids of the reads waiting for an answer, in order.
+    /// Ids of the reads waiting for an answer: the round in flight first, then the queued.
     pub fn pending_reads(&self) -> impl Iterator<Item = u64> + '_ {
-        self.pending_reads.iter().copied()
+        self.reads.pending()
     }
 
     /// The core, to read its state (`status()`, `storage()`).
@@ -458,7 +541,7 @@ impl NodeDriver {
     }
 }
 
-/// A read index request context: the member's id then the caller's read id, 16 bytes
+/// A read index request context: the member's id then the read round's id, 16 bytes
 /// big-endian. The leader keys pending reads by context (etcd raft's readOnly does the same),
 /// so contexts must be unique across members, not only within one.
 pub fn encode_read_ctx(member_id: NodeId, id: u64) -> Vec<u8> {
@@ -468,7 +551,7 @@ pub fn encode_read_ctx(member_id: NodeId, id: u64) -> Vec<u8> {
     ctx
 }
 
-/// The read id of a context made by [`encode_read_ctx`] for `member_id`; `None` for another
+/// The round id of a context made by [`encode_read_ctx`] for `member_id`; `None` for another
 /// member's context or another shape.
 pub fn decode_read_ctx(member_id: NodeId, ctx: &[u8]) -> Option<u64> {
     if ctx.len() != 16 {

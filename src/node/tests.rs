@@ -310,3 +310,178 @@ fn a_restarted_driver_publishes_its_restored_term_and_commit_index() {
         }
     );
 }
+
+/// A follower of leader 1 in a 3-member cluster, with its status published.
+fn follower_of_1(id: NodeId, seed: u64) -> NodeDriver {
+    let storage = MemStorage::new_with_conf_state(ConfState::from_voters([1, 2, 3]));
+    let rng = Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let mut d = NodeDriver::new(&Config::new(id), storage, rng).unwrap();
+    d.step(Message {
+        from: 1,
+        to: id,
+        term: 1,
+        body: MessageBody::Heartbeat {
+            commit: 0,
+            ctx: Vec::new(),
+        },
+    })
+    .unwrap();
+    run_to_quiet(&mut d);
+    assert_eq!(d.status().leader_id, 1);
+    d
+}
+
+/// The ReadIndex requests among `effects`, by context.
+fn read_requests(effects: &[Effect]) -> Vec<Vec<u8>> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(ms) => Some(ms),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|m| match &m.body {
+            MessageBody::ReadIndex { ctx } => Some(ctx.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn read_response(to: NodeId, ctx: Vec<u8>, index: u64) -> Message {
+    Message {
+        from: 1,
+        to,
+        term: 1,
+        body: MessageBody::ReadIndexResponse { index, ctx },
+    }
+}
+
+#[test]
+fn reads_share_one_confirmation_and_later_reads_wait_for_the_next_round() {
+    let mut d = follower_of_1(2, 2);
+    d.read_index(1).unwrap();
+    let first = read_requests(&d.effects());
+    d.read_index(2).unwrap();
+    d.read_index(3).unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        read_requests(&d.effects()).is_empty(),
+        "reads 2 and 3 wait for the round in flight"
+    );
+    d.step(read_response(2, first[0].clone(), 5)).unwrap();
+    let effects = d.effects();
+    assert!(effects.contains(&Effect::ReadReady { id: 1, index: 5 }));
+    let second = read_requests(&effects);
+    assert_eq!(
+        second.len(),
+        1,
+        "one request for both queued reads: {effects:?}"
+    );
+    assert_ne!(second[0], first[0]);
+    d.step(read_response(2, second[0].clone(), 7)).unwrap();
+    let effects = d.effects();
+    assert!(effects.contains(&Effect::ReadReady { id: 2, index: 7 }));
+    assert!(effects.contains(&Effect::ReadReady { id: 3, index: 7 }));
+    assert_eq!(d.pending_reads().count(), 0);
+}
+
+#[test]
+fn an_unanswered_round_is_resent_under_the_same_context() {
+    let mut d = follower_of_1(2, 2);
+    d.read_index(1).unwrap();
+    let first = read_requests(&d.effects());
+    for _ in 0..READ_RETRY_TICKS - 1 {
+        d.tick();
+    }
+    assert!(read_requests(&d.effects()).is_empty());
+    d.tick();
+    assert_eq!(read_requests(&d.effects()), first, "resent as is");
+    d.step(read_response(2, first[0].clone(), 3)).unwrap();
+    assert!(d.effects().contains(&Effect::ReadReady { id: 1, index: 3 }));
+}
+
+/// Seed 403 of the simulator: a ReadIndex answer addressed to a member's previous
+/// incarnation arrived after the restart and confirmed a newer read at a stale index.
+#[test]
+fn an_answer_for_a_previous_incarnation_does_not_confirm_a_read() {
+    let mut before = follower_of_1(2, 7);
+    before.read_index(1).unwrap();
+    let old_ctx = read_requests(&before.effects()).remove(0);
+    let mut after = follower_of_1(2, 8); // restarted: another PRNG draw
+    after.read_index(1).unwrap();
+    let new_ctx = read_requests(&after.effects()).remove(0);
+    assert_ne!(old_ctx, new_ctx);
+    after.step(read_response(2, old_ctx, 4)).unwrap();
+    assert!(
+        !after
+            .effects()
+            .iter()
+            .any(|e| matches!(e, Effect::ReadReady { .. })),
+        "the old incarnation's answer must not serve the new read"
+    );
+}
+
+#[test]
+fn while_a_write_is_in_flight_the_leader_keeps_replicating() {
+    let storage = MemStorage::new_with_conf_state(ConfState::from_voters([1, 2, 3]));
+    let config = Config {
+        pre_vote: false,
+        ..Config::new(1)
+    };
+    let rng = Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(1));
+    let mut d = NodeDriver::new(&config, storage, rng).unwrap();
+    d.campaign().unwrap();
+    // Win the election: grants from 2 and 3.
+    let mut effects = run_to_quiet(&mut d);
+    for from in [2, 3] {
+        d.step(Message {
+            from,
+            to: 1,
+            term: 1,
+            body: MessageBody::RequestVoteResponse {
+                pre_vote: false,
+                reject: false,
+            },
+        })
+        .unwrap();
+    }
+    effects.extend(run_to_quiet(&mut d));
+    assert!(d.status().is_leader, "{effects:?}");
+    // The followers ack the leader's empty entry: their progress moves to Replicate.
+    for from in [2, 3] {
+        d.step(Message {
+            from,
+            to: 1,
+            term: 1,
+            body: MessageBody::AppendEntriesResponse {
+                reject: false,
+                index: 1,
+                reject_hint: 0,
+                log_term: 0,
+            },
+        })
+        .unwrap();
+    }
+    run_to_quiet(&mut d);
+    d.propose(b"a".to_vec()).unwrap();
+    let first = d.effects();
+    assert!(first.iter().any(|e| matches!(e, Effect::Persist(_))));
+    assert!(d.is_persisting());
+    // Another proposal while the first write is in flight: its AppendEntries leave now.
+    d.propose(b"b".to_vec()).unwrap();
+    let during = d.effects();
+    let appends: Vec<&Message> = during
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(ms) => Some(ms),
+            _ => None,
+        })
+        .flatten()
+        .filter(|m| matches!(&m.body, MessageBody::AppendEntries { entries, .. } if entries.iter().any(|e| e.data == b"b")))
+        .collect();
+    assert_eq!(appends.len(), 2, "pipelined to both followers: {during:?}");
+    assert!(
+        !during.iter().any(|e| matches!(e, Effect::Persist(_))),
+        "still one write in flight"
+    );
+}

@@ -12,7 +12,9 @@ use super::progress::Progress;
 use super::raft::Raft;
 use super::ready::Ready;
 use super::storage::Storage;
-use super::types::{ConfState, Entry, EntryKind, HardState, Message, NodeId, Role, SoftState};
+use super::types::{
+    ConfState, Entry, EntryKind, HardState, Message, NodeId, ReadState, Role, SoftState,
+};
 
 /// A snapshot of a node's state for `Maintenance.Status` and debugging.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,6 +162,23 @@ impl<S: Storage> RawNode<S> {
     /// Leader: transfers leadership to voter `transferee` (thesis §3.10). Ignored elsewhere.
     pub fn transfer_leader(&mut self, transferee: NodeId) {
         self.raft.transfer_leader(transferee);
+    }
+
+    /// Takes the messages that may leave at once (step 1 of the [`Ready`] contract) without
+    /// taking a Ready: a caller whose previous Ready's write is still in flight may send these
+    /// now — the leader's AppendEntries for entries it has not made durable yet included
+    /// (Raft thesis §10.2.1: the leader counts itself only once `advance` reports them
+    /// durable). Never returns a message that needs a persist first (vote grants, append
+    /// acks stay for `Ready::persisted_messages`).
+    pub fn take_messages(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.raft.msgs)
+    }
+
+    /// Takes the completed ReadIndex requests without taking a Ready. A read state needs
+    /// nothing durable (thesis §6.4: the leader confirmed its commit index with a quorum), so
+    /// a read need not wait for an unrelated fsync.
+    pub fn take_read_states(&mut self) -> Vec<ReadState> {
+        std::mem::take(&mut self.raft.read_states)
     }
 
     /// Whether `ready()` has something to hand out. False while a Ready is outstanding.
