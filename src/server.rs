@@ -19,7 +19,7 @@ use crate::lease::actor::LeaseReaper;
 use crate::log::actor::LogActor;
 use crate::log::{Identity, LogStore};
 use crate::mvcc::Kv;
-use crate::mvcc::actor::{StoreActor, StoreLinks};
+use crate::mvcc::actor::{StoreActor, StoreLinks, StoreProgress};
 use crate::node::RaftStatus;
 use crate::pb::etcdserverpb as pb;
 use crate::pb::peerpb::{MemberAttributes, internal_request};
@@ -32,7 +32,6 @@ use actix::prelude::*;
 use anyhow::{Context as _, bail};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -206,10 +205,10 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                         leases: Some(store_leases),
                     };
                     let actor = StoreActor::new(kv, members, links);
-                    let _ = hub_tx.send((hub, actor.revision_cell()));
+                    let _ = hub_tx.send((hub, actor.progress()));
                     actor
                 });
-                let (hub, revision) = hub_rx
+                let (hub, progress) = hub_rx
                     .recv()
                     .expect("the store arbiter builds the store and the hub");
                 let peers = peer_links
@@ -247,7 +246,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                             store,
                             hub,
                             reaper,
-                            revision,
+                            progress,
                             status: status_rx,
                         },
                     )
@@ -274,7 +273,7 @@ struct ClientActors {
     store: Addr<StoreActor>,
     hub: Addr<WatchHub>,
     reaper: Addr<LeaseReaper>,
-    revision: Arc<AtomicI64>,
+    progress: Arc<StoreProgress>,
     status: watch::Receiver<RaftStatus>,
 }
 
@@ -287,7 +286,7 @@ async fn serve(
         store,
         hub,
         reaper,
-        revision,
+        progress,
         status,
     }: ClientActors,
     db: fjall::Database,
@@ -300,7 +299,7 @@ async fn serve(
             store,
             reaper,
             raft_status: status,
-            revision,
+            progress,
         },
         db,
         ApiConfig {

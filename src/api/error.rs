@@ -10,6 +10,12 @@ pub fn empty_key() -> Status {
     Status::invalid_argument("etcdserver: key is not provided")
 }
 
+/// `ResourceExhausted` "etcdserver: too many requests" (etcd `ErrGRPCRequestTooManyRequests`):
+/// this member is too far behind in applying committed entries to take more.
+pub fn too_many_requests() -> Status {
+    Status::resource_exhausted("etcdserver: too many requests")
+}
+
 /// `InvalidArgument` "etcdserver: too many operations in txn request".
 pub fn too_many_ops() -> Status {
     Status::invalid_argument("etcdserver: too many operations in txn request")

@@ -18,7 +18,7 @@ pub mod watch;
 use crate::bus::{CancelWait, Propose};
 use crate::lease::actor::LeaseReaper;
 use crate::mvcc::ApplyOutcome;
-use crate::mvcc::actor::{GetStatus, LocalRange, StoreActor, StoreStatus};
+use crate::mvcc::actor::{GetStatus, LocalRange, StoreActor, StoreProgress, StoreStatus};
 use crate::node::RaftStatus;
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse, ResponseHeader};
 use crate::pb::peerpb::{InternalRequest, internal_request};
@@ -26,11 +26,21 @@ use crate::raft::actor::{RaftActor, ReadIndex};
 use actix::Addr;
 use prost::Message as _;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tonic::Status;
+
+/// Most committed-but-unapplied entries a member tolerates before refusing proposals with
+/// "etcdserver: too many requests" (etcd `maxGapBetweenApplyAndCommitIndex`).
+pub const APPLY_GAP_MAX: u64 = 5000;
+
+/// Whether a member with `committed` entries committed and `applied` applied is too far
+/// behind to take a proposal (more than [`APPLY_GAP_MAX`] unapplied).
+fn overloaded(committed: u64, applied: u64) -> bool {
+    committed.saturating_sub(applied) > APPLY_GAP_MAX
+}
 
 /// What every service handler needs: actor addresses, ids and limits. Cheap to clone.
 #[derive(Clone)]
@@ -54,9 +64,10 @@ struct Inner {
     db: fjall::Database,
     /// Leases: the leader-side clock.
     reaper: Addr<LeaseReaper>,
-    /// The store revision as last applied (kept by the `StoreActor`), for headers of answers
-    /// that apply nothing (keep-alive, time-to-live, lease list).
-    revision: Arc<AtomicI64>,
+    /// The store revision and applied index as last applied (kept by the `StoreActor`): for
+    /// headers of answers that apply nothing (keep-alive, time-to-live, lease list) and the
+    /// overload check of proposals.
+    progress: Arc<StoreProgress>,
     /// `--election-timeout`-derived minimum lease TTL, seconds.
     min_lease_ttl: i64,
     /// Every member's first peer URL, for forwarding lease calls to the leader.
@@ -93,8 +104,8 @@ pub struct ApiLinks {
     pub reaper: Addr<LeaseReaper>,
     /// The RaftActor's published status.
     pub raft_status: tokio::sync::watch::Receiver<RaftStatus>,
-    /// The store revision, kept by the StoreActor.
-    pub revision: Arc<AtomicI64>,
+    /// The store revision and applied index, kept by the StoreActor.
+    pub progress: Arc<StoreProgress>,
 }
 
 impl Api {
@@ -105,7 +116,7 @@ impl Api {
             store,
             reaper,
             raft_status,
-            revision,
+            progress,
         } = links;
         // Request ids must be unique across members and restarts: the member id's low 16 bits
         // on top, the start time in ms shifted left 8 bits below, then a counter.
@@ -126,7 +137,7 @@ impl Api {
                 next_request_id: AtomicU64::new(first_id),
                 db,
                 reaper,
-                revision,
+                progress,
                 min_lease_ttl: config.min_lease_ttl,
                 peer_urls: config.peer_urls,
                 peer_channels: Mutex::new(HashMap::new()),
@@ -152,7 +163,7 @@ impl Api {
 
     /// The store revision as last applied on this member.
     pub fn current_revision(&self) -> i64 {
-        self.inner.revision.load(Ordering::Acquire)
+        self.inner.progress.revision()
     }
 
     /// Proposes `request` through Raft and waits until this member has applied it.
@@ -164,6 +175,12 @@ impl Api {
         &self,
         request: internal_request::Request,
     ) -> Result<Option<ApplyOutcome>, Status> {
+        // Overload: a member far behind in applying takes no new work (etcd
+        // `processInternalRaftRequestOnce`): the backlog is bounded, the client retries.
+        let committed = self.inner.raft_status.borrow().commit_index;
+        if overloaded(committed, self.inner.progress.applied_index()) {
+            return Err(error::too_many_requests());
+        }
         let id = self.next_id();
         let data = InternalRequest {
             id,
@@ -300,3 +317,15 @@ impl Api {
 pub struct Unimplemented;
 
 impl crate::pb::etcdserverpb::auth_server::Auth for Unimplemented {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proposals_are_refused_only_beyond_the_apply_gap() {
+        assert!(!overloaded(APPLY_GAP_MAX, 0));
+        assert!(overloaded(APPLY_GAP_MAX + 1, 0));
+        assert!(!overloaded(10, 20), "a store ahead of the published commit is not behind");
+    }
+}

@@ -19,7 +19,7 @@ use crate::watch::History;
 use actix::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use tokio::sync::oneshot;
 
 pub use crate::mvcc::applier::ApplyResult;
@@ -43,9 +43,31 @@ pub struct StoreActor {
     /// index, keyed by that index.
     parked: BTreeMap<u64, Vec<Parked>>,
     links: StoreLinks,
-    /// The store revision, published after every batch of applied entries for readers
-    /// outside the actor (response headers).
-    revision: Arc<AtomicI64>,
+    /// The store revision and applied index, published after every batch of applied
+    /// entries for readers outside the actor (response headers, overload checks).
+    progress: Arc<StoreProgress>,
+}
+
+/// What the [`StoreActor`] publishes after every batch of applied entries, read without a
+/// message round trip by the gRPC layer.
+#[derive(Debug, Default)]
+pub struct StoreProgress {
+    /// The store revision (etcd `header.revision`).
+    pub revision: AtomicI64,
+    /// Index of the last applied raft entry.
+    pub applied_index: AtomicU64,
+}
+
+impl StoreProgress {
+    /// The store revision as last published.
+    pub fn revision(&self) -> i64 {
+        self.revision.load(Ordering::Acquire)
+    }
+
+    /// The applied index as last published.
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index.load(Ordering::Acquire)
+    }
 }
 
 /// Where the [`StoreActor`] routes what applying produced. Each is optional (`None`: nobody
@@ -63,9 +85,12 @@ pub struct StoreLinks {
 impl StoreActor {
     /// Wraps an opened store routing to `links`.
     pub fn new(kv: Kv, members: Members, links: StoreLinks) -> Self {
-        let revision = Arc::new(AtomicI64::new(kv.current_revision()));
+        let progress = Arc::new(StoreProgress {
+            revision: AtomicI64::new(kv.current_revision()),
+            applied_index: AtomicU64::new(kv.applied_index()),
+        });
         Self {
-            revision,
+            progress,
             kv,
             members,
             waiters: BTreeMap::new(),
@@ -74,9 +99,9 @@ impl StoreActor {
         }
     }
 
-    /// The cell this actor publishes the store revision in after applying.
-    pub fn revision_cell(&self) -> Arc<AtomicI64> {
-        self.revision.clone()
+    /// Where this actor publishes the store revision and applied index after applying.
+    pub fn progress(&self) -> Arc<StoreProgress> {
+        self.progress.clone()
     }
 
     /// Applies one committed entry ([`applier::apply_entry`]) and routes what it produced, in
@@ -155,8 +180,12 @@ impl Handler<ApplyCommitted> for StoreActor {
         for entry in msg.entries {
             self.apply(entry);
         }
-        self.revision
+        self.progress
+            .revision
             .store(self.kv.current_revision(), Ordering::Release);
+        self.progress
+            .applied_index
+            .store(self.kv.applied_index(), Ordering::Release);
         self.serve_parked();
     }
 }
