@@ -326,6 +326,9 @@ mod tests {
     fn proposals_are_refused_only_beyond_the_apply_gap() {
         assert!(!overloaded(APPLY_GAP_MAX, 0));
         assert!(overloaded(APPLY_GAP_MAX + 1, 0));
-        assert!(!overloaded(10, 20), "a store ahead of the published commit is not behind");
+        assert!(
+            !overloaded(10, 20),
+            "a store ahead of the published commit is not behind"
+        );
     }
 }

@@ -36,6 +36,8 @@ pub struct RaftActor {
     peers: BTreeMap<NodeId, Recipient<SendMessages>>,
     tick_interval: Duration,
     ticks: u64,
+    /// A [`Drive`] is queued in the mailbox.
+    drive_scheduled: bool,
     /// ReadIndex callers by the read id handed to the driver.
     read_waiters: BTreeMap<u64, oneshot::Sender<Result<u64, ProposeError>>>,
     next_read_id: u64,
@@ -95,14 +97,25 @@ impl RaftActor {
             peers,
             tick_interval,
             ticks: 0,
+            drive_scheduled: false,
             read_waiters: BTreeMap::new(),
             next_read_id: 1,
             status_tx,
         })
     }
 
+    /// Drives once the messages already in the mailbox are handled: a burst of proposals,
+    /// reads and peer batches becomes one `Ready` and one send per peer instead of one each.
+    fn schedule_drive(&mut self, ctx: &mut Context<Self>) {
+        if !self.drive_scheduled {
+            self.drive_scheduled = true;
+            ctx.notify(Drive);
+        }
+    }
+
     /// Drains the driver's effects and carries each out.
     fn drive(&mut self, ctx: &mut Context<Self>) {
+        self.drive_scheduled = false;
         for effect in self.driver.effects() {
             match effect {
                 Effect::Send(messages) => self.send(messages),
@@ -213,6 +226,20 @@ impl Actor for RaftActor {
     }
 }
 
+/// Drive the node now: queued behind the messages already in the mailbox by
+/// `schedule_drive` (private to this actor).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Drive;
+
+impl Handler<Drive> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Drive, ctx: &mut Context<Self>) {
+        self.drive(ctx);
+    }
+}
+
 impl Handler<Step> for RaftActor {
     type Result = ();
 
@@ -222,7 +249,7 @@ impl Handler<Step> for RaftActor {
                 tracing::debug!("step: {e}");
             }
         }
-        self.drive(ctx);
+        self.schedule_drive(ctx);
     }
 }
 
@@ -238,7 +265,7 @@ impl Handler<Propose> for RaftActor {
         if let (Err(_), Some(id)) = (&result, id) {
             self.store.cancel.do_send(CancelWait { id });
         }
-        self.drive(ctx);
+        self.schedule_drive(ctx);
         result
     }
 }
@@ -258,7 +285,7 @@ impl Handler<ReadIndex> for RaftActor {
         self.driver.read_index(id)?;
         let (tx, rx) = oneshot::channel();
         self.read_waiters.insert(id, tx);
-        self.drive(ctx);
+        self.schedule_drive(ctx);
         Ok(rx)
     }
 }
