@@ -386,7 +386,7 @@ async fn serve(
                 )
                 .serve_with_incoming(incoming(listener)),
         );
-        tracing::info!(%addr, "serving client requests");
+        tracing::info!(address = %addr, "serving client traffic insecurely; this is strongly discouraged!");
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -418,7 +418,9 @@ async fn publish_attributes(api: &Api, member_id: u64, name: String, client_urls
     loop {
         match api.propose(request.clone()).await {
             Ok(_) => {
-                tracing::info!("published member attributes; ready to serve clients");
+                // etcd's wording, which operators and scripts grep for.
+                tracing::info!("published local member to cluster through raft");
+                tracing::info!("ready to serve client requests");
                 return;
             }
             Err(e) => {

@@ -486,11 +486,23 @@ impl NodeDriver {
 
     fn publish_status(&mut self, ready: &Ready) {
         let mut status = self.status.clone();
+        let term = ready.hard_state.map_or(self.status.term, |hs| hs.term);
         if let Some(ss) = &ready.soft_state {
             status.leader_id = ss.leader_id;
             status.is_leader = ss.role == Role::Leader;
+            let me = self.raw.id();
+            // etcd's wording, which operators and scripts grep for.
+            if status.is_leader && !self.status.is_leader {
+                tracing::info!("{me:x} became leader at term {term}");
+            }
             if ss.leader_id != self.status.leader_id {
-                tracing::info!(leader = ss.leader_id, role = ?ss.role, "leader changed");
+                if ss.leader_id == 0 {
+                    let lost = self.status.leader_id;
+                    tracing::info!("raft.node: {me:x} lost leader {lost:x} at term {term}");
+                } else {
+                    let leader = ss.leader_id;
+                    tracing::info!("raft.node: {me:x} elected leader {leader:x} at term {term}");
+                }
                 for id in self.reads.take_all() {
                     self.effects.push(Effect::ReadFailed {
                         id,
