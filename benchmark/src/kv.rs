@@ -6,12 +6,13 @@
 //! How connections reach the members:
 //! - `put`, `txn-put`: each connection balances over every member's endpoint (the etcd
 //!   client's default); followers forward writes to the leader, as etcd's do.
-//! - `range`: connection *c* goes to member *c* mod *members*. Balancing would leave the
-//!   spread to the client's load balancer, which need not split reads evenly nor the same way
-//!   for both servers; pinning gives every member the same share, so a follower's read path
-//!   (a ReadIndex round trip to the leader for a linearizable read, its own store for a
-//!   serializable one) is always a fixed two thirds of the row, as with the watch workload's
-//!   round-robin placement.
+//! - `range`: connection *c* goes to member *c* mod *members* (8 connections on 3 members:
+//!   3, 3 and 2 of them, each with 8 of the 64 clients). Balancing would leave the spread to
+//!   the client's load balancer, which need not split reads evenly nor the same way for both
+//!   servers; pinning fixes every member's share, so the followers' read path (a ReadIndex
+//!   round trip to the leader for a linearizable read, their own store for a serializable one)
+//!   carries the same part of the row for both servers and in every run, as with the watch
+//!   workload's round-robin placement.
 
 use std::sync::Arc;
 

@@ -87,10 +87,14 @@ struct Args {
 
     /// put, range, txn-put: acknowledged operations per row and server (10,000 unless
     /// --duration-secs is given).
-    #[arg(long, conflicts_with = "duration_secs", help_heading = "put workload")]
+    #[arg(
+        long,
+        conflicts_with = "duration_secs",
+        help_heading = "put, range and txn-put workloads"
+    )]
     ops: Option<u64>,
     /// put, range, txn-put: run each row for this many seconds instead of a fixed op count.
-    #[arg(long, help_heading = "put workload")]
+    #[arg(long, help_heading = "put, range and txn-put workloads")]
     duration_secs: Option<u64>,
     /// put: client concurrency levels, comma-separated.
     #[arg(
@@ -101,14 +105,26 @@ struct Args {
     )]
     clients: Vec<usize>,
     /// put, range, txn-put: value size of each put (and of each key range reads), in bytes.
-    #[arg(long, default_value_t = 256, help_heading = "put workload")]
+    #[arg(
+        long,
+        default_value_t = 256,
+        help_heading = "put, range and txn-put workloads"
+    )]
     value_bytes: usize,
     /// put, txn-put: at most this many gRPC connections per level; clients are spread over
     /// them.
-    #[arg(long, default_value_t = 16, help_heading = "put workload")]
+    #[arg(
+        long,
+        default_value_t = 16,
+        help_heading = "put, range and txn-put workloads"
+    )]
     max_connections: usize,
     /// put, range, txn-put: unmeasured operations before each row.
-    #[arg(long, default_value_t = 200, help_heading = "put workload")]
+    #[arg(
+        long,
+        default_value_t = 200,
+        help_heading = "put, range and txn-put workloads"
+    )]
     warmup_ops: u64,
 
     /// range: client concurrency levels, comma-separated (each runs linearizable, then
@@ -775,11 +791,7 @@ async fn main() -> Result<std::process::ExitCode> {
                 eprintln!("\ncheck passed: {} rows", observed.len());
                 return Ok(std::process::ExitCode::SUCCESS);
             }
-            eprintln!(
-                "\ncheck FAILED ({} of {} rows):",
-                failures.len(),
-                observed.len()
-            );
+            eprintln!("\ncheck FAILED ({} rows checked):", observed.len());
             for f in &failures {
                 eprintln!("  {f}");
             }
