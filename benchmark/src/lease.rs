@@ -3,7 +3,8 @@
 //! etcd's Go client multiplexes all of a client's leases on one stream) and keeps one request
 //! per lease in flight: a lease's next keep-alive goes out as soon as its answer is back.
 //! Latency (µs, HDR histogram) is from a request's send to its answer, so it includes waiting
-//! behind the stream's other requests.
+//! behind the stream's other requests. The servers' CPU time (all members) is read at the start
+//! and end of the keep-alive phase.
 //!
 //! A server without the Lease service answers `Unimplemented`; that is reported as
 //! [`LeaseOutcome::Unsupported`], not as a failure of the run.
@@ -15,6 +16,7 @@ use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use crate::cpu::{CpuMeter, us_per_op};
 use crate::load::{connect, latency_histogram};
 
 /// Shape of one lease run.
@@ -41,12 +43,19 @@ pub struct LeaseResult {
     pub elapsed: Duration,
     /// Send-to-answer latency of each counted response, µs.
     pub latency_us: Histogram<u64>,
+    /// CPU time of all members during the keep-alive phase, summed; `None` when not local.
+    pub server_cpu: Option<Duration>,
 }
 
 impl LeaseResult {
     /// Counted answers per second.
     pub fn responses_per_sec(&self) -> f64 {
         self.responses as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Server CPU per counted response, µs (all members together).
+    pub fn cpu_us_per_response(&self) -> Option<f64> {
+        us_per_op(self.server_cpu, self.responses)
     }
 }
 
@@ -69,10 +78,12 @@ fn unimplemented(e: &anyhow::Error) -> Option<String> {
     }
 }
 
-/// Runs the workload against the cluster at `endpoints`.
+/// Runs the workload against the cluster at `endpoints`; `pids` are its member processes
+/// (empty when not local: no CPU reading then).
 pub async fn run(
     label: &str,
     endpoints: &[String],
+    pids: &[u32],
     cfg: &LeaseConfig,
     bars: &MultiProgress,
 ) -> Result<LeaseOutcome> {
@@ -113,12 +124,16 @@ pub async fn run(
             }
         })
     };
+    let mut clients = Vec::new();
+    for s in 0..chunks.len() {
+        let m = s % endpoints.len();
+        clients.push(connect(&endpoints[m..=m], None).await?);
+    }
+    let cpu = CpuMeter::start(pids)?;
     let start = Instant::now();
     let deadline = start + cfg.duration;
     let mut tasks = Vec::new();
-    for (s, ids) in chunks.iter().enumerate() {
-        let m = s % endpoints.len();
-        let client = connect(&endpoints[m..=m], None).await?;
+    for (client, ids) in clients.into_iter().zip(&chunks) {
         tasks.push(tokio::spawn(keep_alive_stream(
             client,
             ids.clone(),
@@ -130,6 +145,7 @@ pub async fn run(
         errors: 0,
         elapsed: cfg.duration,
         latency_us: latency_histogram(),
+        server_cpu: None,
     });
     for t in tasks {
         match (t.await?, &mut outcome) {
@@ -142,9 +158,13 @@ pub async fn run(
             (_, Err(_)) => {}
         }
     }
+    let server_cpu = cpu.finish();
     ticker.abort();
     bar.finish_and_clear();
     revoke(&unary, &chunks).await;
+    if let Ok(r) = &mut outcome {
+        r.server_cpu = server_cpu.context("server CPU reading")?;
+    }
     match outcome {
         Ok(r) => Ok(LeaseOutcome::Measured(r)),
         Err(e) => match unimplemented(&e) {

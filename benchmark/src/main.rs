@@ -1,10 +1,16 @@
 //! `ferrokv-bench`: the same workloads against a local 3-member ferrokv cluster and a local
 //! 3-member etcd 3.4 cluster (or an existing cluster), side by side with ferrokv/etcd ratios.
-//! Workloads: `put` (throughput and latency at several client concurrencies), `watch` (fan-out
-//! latency of one key to many watchers, and memory per idle watcher) and `lease` (keep-alive
-//! throughput). See `benchmark/README.md`.
+//! Workloads: `put` (throughput and latency at several client concurrencies), `range`
+//! (linearizable and serializable single-key reads), `txn-put` (transactions of several puts),
+//! `watch` (fan-out latency of one key to many watchers, and memory per idle watcher) and
+//! `lease` (keep-alive throughput). Every row also reports the servers' CPU time per operation,
+//! and `--check` turns a read stall or a large throughput gap into exit status 1. See
+//! `benchmark/README.md`.
 
+mod check;
 mod cluster;
+mod cpu;
+mod kv;
 mod lease;
 mod load;
 mod memory;
@@ -16,11 +22,13 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
-use indicatif::{MultiProgress, ProgressBar};
+use indicatif::MultiProgress;
 
+use check::{Figures, Observed};
 use cluster::LocalCluster;
+use kv::{KvWorkload, Level, Spread};
 use lease::{LeaseConfig, LeaseOutcome};
-use load::{Budget, LevelResult};
+use load::{Budget, Op};
 use report::{Table, ratio};
 use watch::{Placement, WatchConfig, WatchResult};
 
@@ -37,11 +45,15 @@ enum Servers {
 enum Workload {
     /// Puts at several client concurrencies (`--clients`).
     Put,
+    /// Single-key reads, linearizable and serializable (`--range-clients`).
+    Range,
+    /// Transactions of `--txn-puts` puts, no compares (`--txn-clients`).
+    TxnPut,
     /// Watch fan-out latency and memory per idle watcher.
     Watch,
     /// Lease keep-alive throughput.
     Lease,
-    /// put, then watch, then lease, on the same clusters.
+    /// put, range, txn-put, watch, then lease, on the same clusters.
     All,
 }
 
@@ -68,13 +80,21 @@ struct Args {
     /// Members per local cluster.
     #[arg(long, default_value_t = 3)]
     members: usize,
+    /// After the run, exit with status 1 if a ferrokv read or watch p50 is 30 ms or more, if a
+    /// ferrokv row's throughput is below half of etcd's, or if a ferrokv row failed.
+    #[arg(long)]
+    check: bool,
 
-    /// put: acknowledged puts per level and server (the default unless --duration-secs is
-    /// given).
-    #[arg(long, conflicts_with = "duration_secs", help_heading = "put workload")]
+    /// put, range, txn-put: acknowledged operations per row and server (10,000 unless
+    /// --duration-secs is given).
+    #[arg(
+        long,
+        conflicts_with = "duration_secs",
+        help_heading = "put, range and txn-put workloads"
+    )]
     ops: Option<u64>,
-    /// put: run each level for this many seconds instead of a fixed op count.
-    #[arg(long, help_heading = "put workload")]
+    /// put, range, txn-put: run each row for this many seconds instead of a fixed op count.
+    #[arg(long, help_heading = "put, range and txn-put workloads")]
     duration_secs: Option<u64>,
     /// put: client concurrency levels, comma-separated.
     #[arg(
@@ -84,15 +104,57 @@ struct Args {
         help_heading = "put workload"
     )]
     clients: Vec<usize>,
-    /// put: value size of each put, in bytes.
-    #[arg(long, default_value_t = 256, help_heading = "put workload")]
+    /// put, range, txn-put: value size of each put (and of each key range reads), in bytes.
+    #[arg(
+        long,
+        default_value_t = 256,
+        help_heading = "put, range and txn-put workloads"
+    )]
     value_bytes: usize,
-    /// put: at most this many gRPC connections per level; clients are spread over them.
-    #[arg(long, default_value_t = 16, help_heading = "put workload")]
+    /// put, txn-put: at most this many gRPC connections per level; clients are spread over
+    /// them.
+    #[arg(
+        long,
+        default_value_t = 16,
+        help_heading = "put, range and txn-put workloads"
+    )]
     max_connections: usize,
-    /// put: unmeasured puts before each level.
-    #[arg(long, default_value_t = 200, help_heading = "put workload")]
+    /// put, range, txn-put: unmeasured operations before each row.
+    #[arg(
+        long,
+        default_value_t = 200,
+        help_heading = "put, range and txn-put workloads"
+    )]
     warmup_ops: u64,
+
+    /// range: client concurrency levels, comma-separated (each runs linearizable, then
+    /// serializable).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "64",
+        help_heading = "range workload"
+    )]
+    range_clients: Vec<usize>,
+    /// range: at most this many gRPC connections per row; connection c goes to member c mod
+    /// members.
+    #[arg(long, default_value_t = 8, help_heading = "range workload")]
+    range_connections: usize,
+    /// range: keys put before the reads (each read picks one at random).
+    #[arg(long, default_value_t = 1000, help_heading = "range workload")]
+    range_keys: usize,
+
+    /// txn-put: client concurrency levels, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "16",
+        help_heading = "txn-put workload"
+    )]
+    txn_clients: Vec<usize>,
+    /// txn-put: puts in each transaction.
+    #[arg(long, default_value_t = 4, help_heading = "txn-put workload")]
+    txn_puts: usize,
 
     /// watch: watchers of the one watched key.
     #[arg(long, default_value_t = 10_000, help_heading = "watch workload")]
@@ -150,6 +212,119 @@ impl Args {
             event_timeout: Duration::from_secs(self.event_timeout_secs),
             settle_max: Duration::from_secs(self.settle_secs),
         }
+    }
+
+    fn budget(&self) -> Budget {
+        match (self.ops, self.duration_secs) {
+            (_, Some(s)) => Budget::Duration(Duration::from_secs(s)),
+            (Some(n), None) => Budget::Ops(n),
+            (None, None) => Budget::Ops(DEFAULT_OPS),
+        }
+    }
+
+    /// `2000 ops per row` or `10 s per row`.
+    fn budget_words(&self) -> String {
+        match self.budget() {
+            Budget::Ops(n) => format!("{n} ops per row"),
+            Budget::Duration(d) => format!("{} s per row", d.as_secs()),
+        }
+    }
+
+    /// Rows of `op` at every concurrency of `clients`, over at most `connections_max`
+    /// connections each.
+    fn levels(
+        clients: &[usize],
+        name: &'static str,
+        op: &Op,
+        connections_max: usize,
+        spread: Spread,
+    ) -> Vec<Level> {
+        clients
+            .iter()
+            .map(|&clients| Level {
+                name,
+                op: op.clone(),
+                clients,
+                connections: clients.min(connections_max),
+                spread,
+            })
+            .collect()
+    }
+
+    fn kv_workload(&self, name: &'static str, what: String, levels: Vec<Level>) -> KvWorkload {
+        KvWorkload {
+            name,
+            title: format!("{name}: {what}, {}", self.budget_words()),
+            name_header: None,
+            levels,
+            budget: self.budget(),
+            warmup_ops: self.warmup_ops,
+        }
+    }
+
+    fn put_workload(&self) -> KvWorkload {
+        let op = Op::Put {
+            value_bytes: self.value_bytes,
+        };
+        let what = format!(
+            "KV.Put of a random key, {} B values, up to {} connections per row balanced over \
+             all members",
+            self.value_bytes, self.max_connections
+        );
+        let levels = Self::levels(
+            &self.clients,
+            "",
+            &op,
+            self.max_connections,
+            Spread::Balanced,
+        );
+        self.kv_workload("put", what, levels)
+    }
+
+    /// The `range` rows: linearizable then serializable at each `--range-clients` level.
+    fn range_workload(&self, keys: &std::sync::Arc<Vec<String>>) -> KvWorkload {
+        let mut levels = Vec::new();
+        for &clients in &self.range_clients {
+            for (name, serializable) in [("linearizable", false), ("serializable", true)] {
+                let op = Op::Get {
+                    keys: keys.clone(),
+                    serializable,
+                };
+                let conns = self.range_connections;
+                levels.extend(Self::levels(&[clients], name, &op, conns, Spread::Pinned));
+            }
+        }
+        let what = format!(
+            "KV.Range of 1 random key of {} ({} B values), up to {} connections per row, \
+             connection c on member c mod members",
+            keys.len(),
+            self.value_bytes,
+            self.range_connections,
+        );
+        KvWorkload {
+            name_header: Some("read"),
+            ..self.kv_workload("range", what, levels)
+        }
+    }
+
+    fn txn_workload(&self) -> KvWorkload {
+        let op = Op::TxnPut {
+            puts: self.txn_puts,
+            value_bytes: self.value_bytes,
+        };
+        let what = format!(
+            "KV.Txn of {} puts of random keys, no compares, {} B values, up to {} connections \
+             per row balanced over all members",
+            self.txn_puts, self.value_bytes, self.max_connections
+        );
+        let levels = Self::levels(
+            &self.txn_clients,
+            "",
+            &op,
+            self.max_connections,
+            Spread::Balanced,
+        );
+        self.kv_workload("txn-put", what, levels)
     }
 
     fn lease_config(&self) -> LeaseConfig {
@@ -214,103 +389,58 @@ async fn start_targets(args: &Args) -> Result<Vec<Target>> {
     Ok(targets)
 }
 
-async fn run_put(
-    args: &Args,
-    targets: &[Target],
-    bars: &MultiProgress,
-) -> Result<Vec<(String, LevelResult)>> {
-    let budget = match (args.ops, args.duration_secs) {
-        (_, Some(s)) => Budget::Duration(Duration::from_secs(s)),
-        (Some(n), None) => Budget::Ops(n),
-        (None, None) => Budget::Ops(DEFAULT_OPS),
-    };
-    let mut results = Vec::new();
-    // Levels outermost, servers interleaved, so both see the same machine conditions.
-    for &clients in &args.clients {
-        for t in targets {
-            let conns = load::connect_all(&t.endpoints, clients.min(args.max_connections)).await?;
-            if args.warmup_ops > 0 {
-                let bar = bars.add(ProgressBar::hidden());
-                load::run_level(
-                    &conns,
-                    clients,
-                    args.value_bytes,
-                    Budget::Ops(args.warmup_ops),
-                    bar,
-                )
-                .await?;
-            }
-            let bar = bars.add(ProgressBar::new(0));
-            bar.set_prefix(format!("{} x{clients}", t.label));
-            let r = load::run_level(&conns, clients, args.value_bytes, budget, bar).await?;
-            bars.println(format!(
-                "{:<8} clients {:>4}: {:>9.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} puts, {} errors)",
-                t.label,
-                clients,
-                r.ops_per_sec(),
-                r.quantile_ms(0.50),
-                r.quantile_ms(0.99),
-                r.ops,
-                r.errors
-            ))?;
-            results.push((t.label.clone(), r));
-        }
-    }
-    Ok(results)
+/// Runs one KV workload against every target and prints its table; returns its rows for
+/// `--check`.
+async fn run_kv(w: &KvWorkload, targets: &[&Target], bars: &MultiProgress) -> Vec<Observed> {
+    let rows = kv::run(w, targets, bars).await;
+    print!("{}", kv::table(w, &rows));
+    kv::observed(w, &rows)
 }
 
-fn print_table(args: &Args, results: &[(String, LevelResult)]) {
-    println!(
-        "\n{:<9} {:>7} {:>10} {:>8} {:>11} {:>9} {:>9} {:>16}",
-        "server", "clients", "puts", "errors", "ops/s", "p50 ms", "p99 ms", "ferrokv/etcd"
-    );
-    for &clients in &args.clients {
-        let find = |label: &str| {
-            results
-                .iter()
-                .find(|(l, r)| l == label && r.clients == clients)
-                .map(|(_, r)| r)
-        };
-        let ratio = match (find("ferrokv"), find("etcd")) {
-            (Some(f), Some(e)) if e.ops_per_sec() > 0.0 => Some(f.ops_per_sec() / e.ops_per_sec()),
-            _ => None,
-        };
-        for (label, r) in results.iter().filter(|(_, r)| r.clients == clients) {
-            let ratio_col = match (label.as_str(), ratio) {
-                ("ferrokv", Some(x)) => format!("{x:.2}x ops/s"),
-                _ => String::new(),
-            };
-            println!(
-                "{:<9} {:>7} {:>10} {:>8} {:>11.0} {:>9.2} {:>9.2} {:>16}",
-                label,
-                clients,
-                r.ops,
-                r.errors,
-                r.ops_per_sec(),
-                r.quantile_ms(0.50),
-                r.quantile_ms(0.99),
-                ratio_col
-            );
+/// The `range` workload: puts the keys on every target, then reads them. A target whose keys
+/// could not be put gets an error row for every read row.
+async fn run_range(args: &Args, targets: &[Target], bars: &MultiProgress) -> Vec<Observed> {
+    let keys = kv::range_keys(args.range_keys.max(1));
+    let w = args.range_workload(&keys);
+    let mut ready = Vec::new();
+    let mut failed = Vec::new();
+    for t in targets {
+        bars.println(format!("{:<8} range: putting {} keys", t.label, keys.len()))
+            .ok();
+        match kv::populate(t, &keys, args.value_bytes).await {
+            Ok(()) => ready.push(t),
+            Err(e) => failed.push((t.label.clone(), format!("{e:#}"))),
         }
     }
-    println!(
-        "\n{} B values, {}, {} connection(s) max per level",
-        args.value_bytes,
-        match (args.ops, args.duration_secs) {
-            (_, Some(s)) => format!("{s} s per level"),
-            (n, None) => format!("{} puts per level", n.unwrap_or(DEFAULT_OPS)),
-        },
-        args.max_connections
-    );
+    let mut rows = kv::run(&w, &ready, bars).await;
+    for (label, why) in failed {
+        for level in 0..w.levels.len() {
+            rows.push(kv::RowResult {
+                server: label.clone(),
+                level,
+                result: Err(anyhow::anyhow!("populate keys: {why}")),
+            });
+        }
+    }
+    print!("{}", kv::table(&w, &rows));
+    kv::observed(&w, &rows)
 }
 
-/// Runs the selected workloads in order (put, watch, lease), printing each one's table as soon
-/// as it is done, so an error in a later workload keeps the earlier results.
-async fn run(args: &Args, targets: &[Target]) -> Result<()> {
+/// Runs the selected workloads in order (put, range, txn-put, watch, lease), printing each
+/// one's table as soon as it is done, so an error in a later workload keeps the earlier
+/// results. Returns every row as `--check` sees it.
+async fn run(args: &Args, targets: &[Target]) -> Result<Vec<Observed>> {
     let bars = MultiProgress::new();
+    let all: Vec<&Target> = targets.iter().collect();
+    let mut observed = Vec::new();
     if args.runs(Workload::Put) {
-        let results = run_put(args, targets, &bars).await?;
-        print_table(args, &results);
+        observed.extend(run_kv(&args.put_workload(), &all, &bars).await);
+    }
+    if args.runs(Workload::Range) {
+        observed.extend(run_range(args, targets, &bars).await);
+    }
+    if args.runs(Workload::TxnPut) {
+        observed.extend(run_kv(&args.txn_workload(), &all, &bars).await);
     }
     if args.runs(Workload::Watch) {
         let cfg = args.watch_config();
@@ -331,6 +461,18 @@ async fn run(args: &Args, targets: &[Target]) -> Result<()> {
             results.push((t.label.clone(), r));
         }
         print_watch_tables(&cfg, &results);
+        observed.push(observe(
+            "watch fan-out",
+            "events/s",
+            true,
+            &results,
+            |r: &WatchResult| {
+                Ok(Figures {
+                    rate: r.events_per_sec(),
+                    p50_ms: quantile_ms(&r.latency_us, 0.50),
+                })
+            },
+        ));
     }
     if args.runs(Workload::Lease) {
         let cfg = args.lease_config();
@@ -338,12 +480,56 @@ async fn run(args: &Args, targets: &[Target]) -> Result<()> {
         for t in targets {
             results.push((
                 t.label.clone(),
-                lease::run(&t.label, &t.endpoints, &cfg, &bars).await,
+                lease::run(&t.label, &t.endpoints, &t.pids, &cfg, &bars).await,
             ));
         }
         print_lease_table(&cfg, &results);
+        observed.push(observe(
+            "lease keep-alive",
+            "resp/s",
+            false,
+            &results,
+            |r: &LeaseOutcome| match r {
+                LeaseOutcome::Measured(r) => Ok(Figures {
+                    rate: r.responses_per_sec(),
+                    p50_ms: quantile_ms(&r.latency_us, 0.50),
+                }),
+                LeaseOutcome::Unsupported(why) => Err(format!("unsupported ({why})")),
+            },
+        ));
     }
-    Ok(())
+    Ok(observed)
+}
+
+/// One watch or lease row as `--check` sees it; `figures` is `Err` for a result without numbers.
+fn observe<T>(
+    row: &str,
+    unit: &'static str,
+    p50_bounded: bool,
+    results: &[(String, Result<T>)],
+    figures: impl Fn(&T) -> Result<Figures, String>,
+) -> Observed {
+    let of = |label: &str| {
+        results
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, r)| match r {
+                Ok(r) => figures(r),
+                Err(e) => Err(format!("{e:#}")),
+            })
+    };
+    Observed {
+        row: row.into(),
+        unit,
+        p50_bounded,
+        ferrokv: of("ferrokv"),
+        etcd: of("etcd").and_then(Result::ok),
+    }
+}
+
+/// Server CPU µs per op with one decimal, or `n/a` (not local processes, or no ops).
+fn fmt_cpu(us: Option<f64>) -> String {
+    us.map_or_else(|| "n/a".into(), |us| format!("{us:.1}"))
 }
 
 /// Quantile `q` of a µs histogram, in ms.
@@ -379,8 +565,19 @@ fn print_watch_tables(cfg: &WatchConfig, results: &[(String, Result<WatchResult>
             }
         ),
         &[
-            "server", "puts", "events", "missing", "errors", "events/s", "p50 ms", "p99 ms",
-            "max ms", "events/s", "p99",
+            "server",
+            "puts",
+            "events",
+            "missing",
+            "errors",
+            "events/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "cpu µs/event",
+            "events/s",
+            "p99",
+            "cpu/event",
         ],
     );
     for (label, r) in results {
@@ -398,6 +595,7 @@ fn print_watch_tables(cfg: &WatchConfig, results: &[(String, Result<WatchResult>
                     format!("{:.2}", quantile_ms(&r.latency_us, 0.50)),
                     format!("{:.2}", quantile_ms(&r.latency_us, 0.99)),
                     format!("{:.2}", r.latency_us.max() as f64 / 1000.0),
+                    fmt_cpu(r.cpu_us_per_event()),
                     if is_f {
                         ratio(
                             f.map(WatchResult::events_per_sec),
@@ -409,6 +607,14 @@ fn print_watch_tables(cfg: &WatchConfig, results: &[(String, Result<WatchResult>
                     if is_f {
                         let p99 = |r: &WatchResult| quantile_ms(&r.latency_us, 0.99);
                         ratio(f.map(p99), e.map(p99))
+                    } else {
+                        String::new()
+                    },
+                    if is_f {
+                        ratio(
+                            f.and_then(WatchResult::cpu_us_per_event),
+                            e.and_then(WatchResult::cpu_us_per_event),
+                        )
                     } else {
                         String::new()
                     },
@@ -484,8 +690,10 @@ fn print_lease_table(cfg: &LeaseConfig, results: &[(String, Result<LeaseOutcome>
             "p50 ms",
             "p99 ms",
             "max ms",
+            "cpu µs/resp",
             "resp/s",
             "p99",
+            "cpu/resp",
         ],
     );
     for (label, r) in results {
@@ -505,6 +713,7 @@ fn print_lease_table(cfg: &LeaseConfig, results: &[(String, Result<LeaseOutcome>
                     format!("{:.2}", quantile_ms(&r.latency_us, 0.50)),
                     format!("{:.2}", p99(r)),
                     format!("{:.2}", r.latency_us.max() as f64 / 1000.0),
+                    fmt_cpu(r.cpu_us_per_response()),
                     if is_f {
                         ratio(
                             f.map(lease::LeaseResult::responses_per_sec),
@@ -515,6 +724,14 @@ fn print_lease_table(cfg: &LeaseConfig, results: &[(String, Result<LeaseOutcome>
                     },
                     if is_f {
                         ratio(f.map(p99), e.map(p99))
+                    } else {
+                        String::new()
+                    },
+                    if is_f {
+                        ratio(
+                            f.and_then(lease::LeaseResult::cpu_us_per_response),
+                            e.and_then(lease::LeaseResult::cpu_us_per_response),
+                        )
                     } else {
                         String::new()
                     },
@@ -538,8 +755,17 @@ async fn interrupted() {
 #[tokio::main]
 async fn main() -> Result<std::process::ExitCode> {
     let args = Args::parse();
-    if args.clients.is_empty() || args.clients.contains(&0) {
-        bail!("--clients needs positive numbers");
+    for (flag, list) in [
+        ("--clients", &args.clients),
+        ("--range-clients", &args.range_clients),
+        ("--txn-clients", &args.txn_clients),
+    ] {
+        if list.is_empty() || list.contains(&0) {
+            bail!("{flag} needs positive numbers");
+        }
+    }
+    if args.range_connections == 0 || args.max_connections == 0 || args.txn_puts == 0 {
+        bail!("--range-connections, --max-connections and --txn-puts must be positive");
     }
     // Clusters live in `targets`; every exit path below drops them, which SIGKILLs the servers.
     let targets = tokio::select! {
@@ -556,8 +782,20 @@ async fn main() -> Result<std::process::ExitCode> {
     drop(targets);
     match outcome {
         Some(result) => {
-            result?;
-            Ok(std::process::ExitCode::SUCCESS)
+            let observed = result?;
+            if !args.check {
+                return Ok(std::process::ExitCode::SUCCESS);
+            }
+            let failures = check::failures(&observed);
+            if failures.is_empty() {
+                eprintln!("\ncheck passed: {} rows", observed.len());
+                return Ok(std::process::ExitCode::SUCCESS);
+            }
+            eprintln!("\ncheck FAILED ({} rows checked):", observed.len());
+            for f in &failures {
+                eprintln!("  {f}");
+            }
+            Ok(std::process::ExitCode::from(1))
         }
         None => {
             eprintln!("interrupted; servers stopped");

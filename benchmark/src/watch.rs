@@ -7,6 +7,9 @@
 //! sequence number, and the put's value is that number, so a stream reader that sees the event
 //! knows which put it belongs to. Latency = arrival at the reader − send of the put; it covers
 //! the Raft round trip, apply on the watching member and fan-out to every watcher.
+//!
+//! The servers' CPU time (all members) is read before the first put and after the put phase,
+//! so it covers the commits, applies and fan-out of every event, not the watchers' creation.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +24,7 @@ use rand::RngCore;
 use tokio::sync::Notify;
 
 use crate::cluster::leader_index;
+use crate::cpu::{CpuMeter, us_per_op};
 use crate::load::{connect, latency_histogram};
 use crate::memory::settled_rss;
 
@@ -93,12 +97,19 @@ pub struct WatchResult {
     pub elapsed: Duration,
     /// Put-to-event latency of every received event, µs.
     pub latency_us: Histogram<u64>,
+    /// CPU time of all members during the put phase, summed; `None` when not local.
+    pub server_cpu: Option<Duration>,
 }
 
 impl WatchResult {
     /// Events received per second over [`WatchResult::elapsed`].
     pub fn events_per_sec(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Server CPU per received event, µs (all members together).
+    pub fn cpu_us_per_event(&self) -> Option<f64> {
+        us_per_op(self.server_cpu, self.events)
     }
 }
 
@@ -233,6 +244,7 @@ pub async fn run(
         "{prefix:>22} [{bar:30}] {pos}/{len} puts fanned out {msg}",
     ));
     put_bar.set_prefix(format!("{label} watch"));
+    let cpu = CpuMeter::start(pids)?;
     let put_outcome = match cfg.put_rate {
         None => put_paced(&mut put_client, &key, &shared, cfg.event_timeout, &put_bar).await,
         Some(rate) => {
@@ -247,6 +259,7 @@ pub async fn run(
             .await
         }
     };
+    let server_cpu = cpu.finish();
     put_bar.finish_and_clear();
 
     let _ = stop_tx.send(true);
@@ -258,6 +271,7 @@ pub async fn run(
     drop(senders);
     let _ = put_client.delete(key.as_str(), None).await;
     let puts = put_outcome?;
+    let server_cpu = server_cpu?;
     let first_ns = shared
         .sent_ns
         .first()
@@ -272,6 +286,7 @@ pub async fn run(
         errors: shared.errors.load(Ordering::Acquire),
         elapsed: Duration::from_nanos(last_ns.saturating_sub(first_ns)),
         latency_us,
+        server_cpu,
     })
 }
 
