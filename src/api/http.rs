@@ -60,8 +60,7 @@ impl Http {
     pub fn routes(&self) -> tonic::service::Routes {
         let mut http = axum::Router::new()
             .route("/metrics", get(metrics))
-            .route("/health", get(health));
-        http = http
+            .route("/health", get(health))
             .route("/debug/pprof", any(not_found))
             .route("/debug/pprof/", any(not_found))
             .route("/debug/pprof/{*rest}", any(not_found));

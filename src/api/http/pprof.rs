@@ -7,7 +7,7 @@
 //!                 │
 //!           PROFILING.try_lock ──taken──► 409 (SIGPROF sampling is process-wide)
 //!                 │
-//!           start SIGPROF timer (99 Hz of CPU time)
+//!           spawn_blocking: start SIGPROF timer (99 Hz of CPU time)
 //!                 │  async sleep N s: the tokio workers stay free
 //!           copy raw stacks, stop the timer
 //!                 │  spawn_blocking: symbolize (DWARF), encode
@@ -44,6 +44,10 @@ pub const SAMPLE_FREQUENCY_HZ: i32 = 99;
 /// Shared objects whose frames are not unwound: a SIGPROF landing inside the unwinder or libc's
 /// allocator could deadlock or crash the unwinder (pprof-rs' recommended list).
 const UNWIND_BLOCKLIST: &[&str] = &["libc", "libgcc", "pthread", "vdso"];
+
+/// The 409's text.
+const BUSY: &str =
+    "a CPU profile is already being taken (sampling is process-wide); retry when it ends";
 
 /// Held while a profile is being taken. Static, not per-`Http`: SIGPROF and its timer belong to
 /// the process, so two listeners must not profile at once either.
@@ -109,11 +113,7 @@ pub async fn profile(RawQuery(query): RawQuery) -> Response {
         Err(reason) => return text(StatusCode::BAD_REQUEST, reason),
     };
     let Ok(_profiling) = PROFILING.try_lock() else {
-        return text(
-            StatusCode::CONFLICT,
-            "a CPU profile is already being taken (sampling is process-wide); retry when it ends"
-                .into(),
-        );
+        return text(StatusCode::CONFLICT, BUSY.into());
     };
     match take(request).await {
         Ok((content_type, body)) => {
@@ -131,31 +131,45 @@ pub async fn profile(RawQuery(query): RawQuery) -> Response {
             )
                 .into_response()
         }
-        Err(reason) => {
+        Err((status, reason)) => {
             tracing::warn!(%reason, "CPU profile failed");
-            text(StatusCode::INTERNAL_SERVER_ERROR, reason)
+            text(status, reason)
         }
     }
 }
 
 /// Samples for `request.seconds`, then renders on a blocking thread. Returns the content type
 /// and the body.
-async fn take(request: ProfileRequest) -> Result<(&'static str, Vec<u8>), String> {
-    let guard = pprof::ProfilerGuardBuilder::default()
-        .frequency(SAMPLE_FREQUENCY_HZ)
-        .blocklist(UNWIND_BLOCKLIST)
-        .build()
-        .map_err(|e| format!("could not start the CPU profiler: {e}"))?;
+///
+/// Errors carry their status: a 409 when pprof-rs' profiler is still held (by a request whose
+/// client left just as its profiler started), else a 500.
+async fn take(request: ProfileRequest) -> Result<(&'static str, Vec<u8>), (StatusCode, String)> {
+    let internal = |reason: String| (StatusCode::INTERNAL_SERVER_ERROR, reason);
+    // Blocking: the builder lists the loaded objects, and its first use captures and resolves a
+    // backtrace to warm the unwinder, which reads the binary's DWARF.
+    let guard = tokio::task::spawn_blocking(|| {
+        pprof::ProfilerGuardBuilder::default()
+            .frequency(SAMPLE_FREQUENCY_HZ)
+            .blocklist(UNWIND_BLOCKLIST)
+            .build()
+    })
+    .await
+    .map_err(|e| internal(format!("starting the CPU profiler failed: {e}")))?
+    .map_err(|e| match e {
+        pprof::Error::Running => (StatusCode::CONFLICT, BUSY.to_owned()),
+        e => internal(format!("could not start the CPU profiler: {e}")),
+    })?;
     tracing::info!(seconds = request.seconds, "taking a CPU profile");
     tokio::time::sleep(Duration::from_secs(request.seconds)).await;
     let stacks = guard
         .report()
         .build_unresolved()
-        .map_err(|e| format!("could not read the samples: {e}"))?;
+        .map_err(|e| internal(format!("could not read the samples: {e}")))?;
     drop(guard); // stops the timer: symbolizing below is not sampled
     tokio::task::spawn_blocking(move || render(stacks, request))
         .await
-        .map_err(|e| format!("rendering the profile failed: {e}"))?
+        .map_err(|e| internal(format!("rendering the profile failed: {e}")))?
+        .map_err(internal)
 }
 
 /// Symbolizes the raw stacks and encodes them as `request.format` asks.
