@@ -245,6 +245,40 @@ struct Flags {
         help_heading = "Logging"
     )]
     log_level: LogLevel,
+
+    /// Serve CPU profiles on the client URLs under /debug/pprof/ (etcd's flag).
+    ///
+    /// GET /debug/pprof/profile?seconds=N (1 to 300, default 30) answers a gzip'd
+    /// profile.proto for `go tool pprof`; add &format=svg for a flame graph. One profile at a
+    /// time. A boolean as etcd reads one: --enable-pprof, --enable-pprof=true|false,
+    /// ETCD_ENABLE_PPROF=true. See docs/profiling.md.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = parse_go_bool,
+        action = clap::ArgAction::Set,
+        help_heading = "Profiling and monitoring"
+    )]
+    enable_pprof: bool,
+}
+
+/// A boolean flag value as Go's `flag` package reads it (`strconv.ParseBool`), so
+/// `ETCD_ENABLE_PPROF=1` or `--enable-pprof=True` mean what they mean to etcd. clap's own
+/// `BoolishValueParser` was rejected: it also takes `yes`/`on`, which etcd refuses.
+fn parse_go_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(
+            "not a boolean (etcd accepts 1, t, T, TRUE, true, True, 0, f, F, FALSE, \
+                  false, False)"
+                .to_owned(),
+        ),
+    }
 }
 
 /// A flag value or a combination of flags that is well-formed for clap but not acceptable.
@@ -387,6 +421,9 @@ pub struct ServerConfig {
     pub snapshot_count: u64,
     /// `--log-level`.
     pub log_level: LogLevel,
+    /// `--enable-pprof`: serve `/debug/pprof/profile` on the client URLs (etcd: "Enable runtime
+    /// profiling data via HTTP server"); see `crate::api::http`.
+    pub enable_pprof: bool,
 }
 
 impl ServerConfig {
@@ -518,6 +555,7 @@ impl ServerConfig {
             quota_backend_bytes,
             snapshot_count: flags.snapshot_count,
             log_level: flags.log_level,
+            enable_pprof: flags.enable_pprof,
         })
     }
 
@@ -888,6 +926,7 @@ mod tests {
                 quota_backend_bytes: 2 * 1024 * 1024 * 1024,
                 snapshot_count: 100_000,
                 log_level: LogLevel::Info,
+                enable_pprof: false,
             }
         );
         assert_eq!(cfg.election_ticks(), 10);
@@ -1164,6 +1203,9 @@ mod tests {
             "[default: 1572864]",
             "[default: ${name}.etcd]",
             "ETCD_FOO_BAR",
+            "Profiling and monitoring:",
+            "--enable-pprof[=<BOOL>]",
+            "/debug/pprof/profile?seconds=N",
         ] {
             assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
         }
@@ -1195,6 +1237,48 @@ mod tests {
         let digest = Sha256::digest([0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2]);
         let expected = u64::from_be_bytes(digest[..8].try_into().unwrap());
         assert_eq!(cluster_id(&[2, 1]), expected);
+    }
+
+    #[test]
+    fn enable_pprof_is_a_boolean_as_etcd_reads_one() {
+        assert!(!parse(&[]).unwrap().enable_pprof);
+        assert!(parse(&["--enable-pprof"]).unwrap().enable_pprof);
+        for (arg, expected) in [("--enable-pprof=true", true), ("--enable-pprof=1", true)] {
+            assert_eq!(parse(&[arg]).unwrap().enable_pprof, expected, "{arg}");
+        }
+        for arg in [
+            "--enable-pprof=false",
+            "--enable-pprof=F",
+            "--enable-pprof=0",
+        ] {
+            assert!(!parse(&[arg]).unwrap().enable_pprof, "{arg}");
+        }
+        assert!(
+            parse_env(&[], &[("ETCD_ENABLE_PPROF", "true")])
+                .unwrap()
+                .enable_pprof
+        );
+        assert!(
+            !parse_env(&[], &[("ETCD_ENABLE_PPROF", "false")])
+                .unwrap()
+                .enable_pprof
+        );
+        // The command line wins over the environment.
+        let cfg = parse_env(&["--enable-pprof=false"], &[("ETCD_ENABLE_PPROF", "true")]);
+        assert!(!cfg.unwrap().enable_pprof);
+        // Go's flag package takes no separate value for a boolean: `true` would be an argument.
+        assert!(matches!(
+            parse(&["--enable-pprof", "true"]),
+            Err(ConfigError::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&["--enable-pprof=yes"]),
+            Err(ConfigError::Usage(_))
+        ));
+        match parse_env(&[], &[("ETCD_ENABLE_PPROF", "on")]) {
+            Err(ConfigError::Env { var, .. }) => assert_eq!(var, "ETCD_ENABLE_PPROF"),
+            other => panic!("expected an Env error, got {other:?}"),
+        }
     }
 
     #[test]

@@ -5,12 +5,18 @@
 //! - `GET /health`: `200 {"health":"true"}` when this member knows a leader and a
 //!   linearizable read completes within 1 s; else `503 {"health":"false"}` (etcd 3.4
 //!   `etcdhttp.checkHealth`, which also requires no active alarm and uses a quorum read).
+//! - `GET /debug/pprof/profile?seconds=N[&format=svg]`, only with `--enable-pprof`: a CPU
+//!   profile of the process ([`pprof`]). Every other `/debug/pprof/` path, and this one without
+//!   the flag, is a 404 with Go's text, as etcd answers: routed explicitly, because tonic's
+//!   fallback answers any unknown path `200` with `grpc-status: 12` (Unimplemented).
 //!
 //! tonic's router is an axum `Router`; these routes join it, and the client server accepts
 //! HTTP/1.1 next to HTTP/2 (tonic detects the HTTP/2 preface per connection). gRPC requests
 //! are all `POST /<service>/<method>`, so the two never collide. The alternative, a second
 //! HTTP server behind a content-type switch (etcd's cmux), would need its own listener plumbing
 //! for no gain.
+
+pub mod pprof;
 
 use super::Api;
 use crate::metrics::{Metrics, Sample, health_json};
@@ -20,7 +26,7 @@ use actix::Addr;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,24 +39,36 @@ pub struct Http {
     api: Api,
     hub: Addr<WatchHub>,
     metrics: Arc<Metrics>,
+    /// `--enable-pprof`: whether [`pprof::PROFILE_PATH`] is routed.
+    pprof: bool,
 }
 
 impl Http {
-    /// Routes reading from `api` and `hub`, reporting as member `member_id`.
-    pub fn new(api: Api, hub: Addr<WatchHub>, member_id: u64) -> Self {
+    /// Routes reading from `api` and `hub`, reporting as member `member_id`; with `pprof`
+    /// (`--enable-pprof`) also the CPU profile.
+    pub fn new(api: Api, hub: Addr<WatchHub>, member_id: u64, pprof: bool) -> Self {
         Http {
             api,
             hub,
             metrics: Arc::new(Metrics::new(member_id)),
+            pprof,
         }
     }
 
-    /// tonic routes holding `/metrics` and `/health`; add the gRPC services to them.
+    /// tonic routes holding `/metrics`, `/health` and, with `--enable-pprof`,
+    /// `/debug/pprof/profile`; add the gRPC services to them.
     pub fn routes(&self) -> tonic::service::Routes {
-        let http = axum::Router::new()
+        let mut http = axum::Router::new()
             .route("/metrics", get(metrics))
             .route("/health", get(health))
-            .with_state(self.clone());
+            .route("/debug/pprof", any(not_found))
+            .route("/debug/pprof/", any(not_found))
+            .route("/debug/pprof/{*rest}", any(not_found));
+        if self.pprof {
+            // A static segment wins over the wildcard above.
+            http = http.route(pprof::PROFILE_PATH, get(pprof::profile));
+        }
+        let http = http.with_state(self.clone());
         // Routes::default() keeps tonic's fallback: an unknown gRPC method → Unimplemented.
         tonic::service::Routes::default()
             .into_axum_router()
@@ -106,4 +124,10 @@ async fn health(State(http): State<Http>) -> Response {
         let body = format!("{}\n", health_json(false));
         (StatusCode::SERVICE_UNAVAILABLE, content_type, body).into_response()
     }
+}
+
+/// Go's `http.NotFound`, which etcd answers for paths it does not serve.
+async fn not_found() -> Response {
+    let content_type = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    (StatusCode::NOT_FOUND, content_type, "404 page not found\n").into_response()
 }
