@@ -246,29 +246,13 @@ fn empty_svg(seconds: u64) -> String {
     )
 }
 
-/// `data` as a gzip member (RFC 1952) of stored deflate blocks (RFC 1951 §3.2.4): valid for
-/// every gunzip, `go tool pprof` included, but not smaller. A compressing encoder (flate2)
-/// would be a second new dependency for a debugging download that is rarely over a few MB.
+/// `data` as a gzip member (RFC 1952), what `go tool pprof` expects of a profile download.
 fn gzip(data: &[u8]) -> Vec<u8> {
-    const BLOCK_BYTES_MAX: usize = u16::MAX as usize;
-    let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / BLOCK_BYTES_MAX + 1) + 18);
-    // magic, CM = deflate, FLG = none, MTIME = 0 (unknown), XFL = 0, OS = 255 (unknown)
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
-    let mut blocks = data.chunks(BLOCK_BYTES_MAX).peekable();
-    if blocks.peek().is_none() {
-        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]); // one empty final block
-    }
-    while let Some(block) = blocks.next() {
-        // Byte-aligned header: BFINAL in bit 0, BTYPE = 00 (stored), padding bits zero.
-        out.push(u8::from(blocks.peek().is_none()));
-        let len = block.len() as u16;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(block);
-    }
-    out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes()); // ISIZE: length mod 2^32
-    out
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    encoder.write_all(data).expect("in-memory gzip");
+    encoder.finish().expect("in-memory gzip")
 }
 
 fn text(status: StatusCode, message: String) -> Response {
