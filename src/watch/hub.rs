@@ -831,4 +831,45 @@ mod tests {
         hub.create(1, &create("a", "", 1));
         assert_eq!(hub.progress(1), None);
     }
+
+    /// Timing by hand, never asserted (`cargo test --release -p ferrokv --lib watch::hub --
+    /// --ignored --nocapture`): 1000 `apply` calls, one event each, with 10,000 synced
+    /// watchers on distinct keys; the event hits one watched key, then a key nobody watches.
+    #[test]
+    #[ignore]
+    fn bench_apply_with_10k_watchers_on_distinct_keys() {
+        const WATCHERS: usize = 10_000;
+        const APPLIES: i64 = 1000;
+        let key = |i: usize| format!("key/{i:05}");
+        for (label, watched) in [("watched key", true), ("unwatched key", false)] {
+            let mut hub = Hub::new(1);
+            for s in 0..10 {
+                hub.open_stream(s);
+            }
+            for i in 0..WATCHERS {
+                hub.create((i % 10) as StreamId, &create(&key(i), "", 0));
+            }
+            let events: Vec<Vec<Event>> = (0..APPLIES)
+                .map(|r| {
+                    let k = if watched {
+                        key((r as usize * 7919) % WATCHERS)
+                    } else {
+                        format!("other/{r}")
+                    };
+                    vec![put(&k, r + 2, None)]
+                })
+                .collect();
+            let started = std::time::Instant::now();
+            let mut delivered = 0;
+            for (r, evs) in (2..).zip(&events) {
+                delivered += hub.apply(r, evs).len();
+            }
+            let elapsed = started.elapsed();
+            println!(
+                "{APPLIES} applies, {WATCHERS} watchers, {label}: {elapsed:?} \
+                 ({:.1} µs per apply, {delivered} deliveries)",
+                elapsed.as_secs_f64() * 1e6 / APPLIES as f64
+            );
+        }
+    }
 }
