@@ -1208,27 +1208,40 @@ mod tests {
 
     /// Timing by hand, never asserted (`cargo test --release -p ferrokv --lib watch::hub --
     /// --ignored --nocapture`): 1000 `apply` calls, one event each, with 10,000 synced
-    /// watchers on distinct keys; the event hits one watched key, then a key nobody watches.
+    /// watchers on distinct keys; the event hits one watched key, then a key nobody watches;
+    /// then the same with 10,000 prefix watchers (the interval tree's share).
     #[test]
     #[ignore]
     fn bench_apply_with_10k_watchers_on_distinct_keys() {
         const WATCHERS: usize = 10_000;
         const APPLIES: i64 = 1000;
         let key = |i: usize| format!("key/{i:05}");
-        for (label, watched) in [("watched key", true), ("unwatched key", false)] {
+        let scenarios = [
+            ("watched key", false, true),
+            ("unwatched key", false, false),
+            ("prefix watchers, watched key", true, true),
+        ];
+        for (label, prefixes, watched) in scenarios {
             let mut hub = Hub::new(1);
             for s in 0..10 {
                 hub.open_stream(s);
             }
             for i in 0..WATCHERS {
-                hub.create((i % 10) as StreamId, &create(&key(i), "", 0));
+                let req = if prefixes {
+                    let prefix = format!("{}/", key(i));
+                    let end = crate::mvcc::index::prefix_range_end(prefix.as_bytes());
+                    create(&prefix, std::str::from_utf8(&end).unwrap(), 0)
+                } else {
+                    create(&key(i), "", 0)
+                };
+                hub.create((i % 10) as StreamId, &req);
             }
             let events: Vec<Vec<Event>> = (0..APPLIES)
                 .map(|r| {
-                    let k = if watched {
-                        key((r as usize * 7919) % WATCHERS)
-                    } else {
-                        format!("other/{r}")
+                    let k = match (watched, prefixes) {
+                        (true, false) => key((r as usize * 7919) % WATCHERS),
+                        (true, true) => format!("{}/x", key((r as usize * 7919) % WATCHERS)),
+                        (false, _) => format!("other/{r}"),
                     };
                     vec![put(&k, r + 2, None)]
                 })
