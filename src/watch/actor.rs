@@ -2,7 +2,7 @@
 //!
 //! Inputs: stream requests from `api::watch` ([`OpenStream`], [`CreateWatch`],
 //! [`CancelWatch`], [`RequestProgress`], [`CloseStream`]), applied events from the
-//! `StoreActor` ([`Applied`]) and history answers ([`HistoryFetched`]). It never waits on a
+//! `StoreActor` ([`EventsApplied`]) and history answers ([`HistoryFetched`]). It never waits on a
 //! client: a stream queue holding [`WatchHub::queue_max`] responses counts as full, and a
 //! watcher whose delivery finds it full is parked (unsynced) and caught up from history
 //! once the client has read (checked on every input and every [`RESYNC_INTERVAL`]).

@@ -29,8 +29,8 @@ pub struct Watcher {
     /// unsynced. While synced it is only a floor: the next revision is
     /// `max(next_rev, hub's current revision + 1)` (above the current revision only for a
     /// future `start_revision`), so applying a revision touches the watchers it concerns and
-    /// no others. The hub writes the real value back when the watch leaves synced
-    /// ([`super::Hub`]'s `unsync`).
+    /// no others. The hub writes the real value back when the watch leaves synced (parked,
+    /// or unsynced by a history answer past the hub's revision; see [`super::hub`]).
     pub next_rev: i64,
     /// Send periodic empty responses while idle (etcd `WatchCreateRequest.progress_notify`).
     pub progress_notify: bool,
