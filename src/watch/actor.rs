@@ -2,7 +2,7 @@
 //!
 //! Inputs: stream requests from `api::watch` ([`OpenStream`], [`CreateWatch`],
 //! [`CancelWatch`], [`RequestProgress`], [`CloseStream`]), applied events from the
-//! `StoreActor` ([`Applied`]) and history answers ([`HistoryFetched`]). It never waits on a
+//! `StoreActor` ([`EventsApplied`]) and history answers ([`HistoryFetched`]). It never waits on a
 //! client: a stream queue holding [`WatchHub::queue_max`] responses counts as full, and a
 //! watcher whose delivery finds it full is parked (unsynced) and caught up from history
 //! once the client has read (checked on every input and every [`RESYNC_INTERVAL`]).
@@ -46,6 +46,22 @@ pub struct StreamSink {
     pub queued: Arc<AtomicUsize>,
 }
 
+impl StreamSink {
+    /// True while fewer than `queue_max` responses wait for the client.
+    fn has_room(&self, queue_max: usize) -> bool {
+        self.queued.load(Ordering::Acquire) < queue_max
+    }
+
+    /// Queues `out` and counts it; `Err` when the client is gone (the stream must close).
+    fn push(&self, out: Outbound) -> Result<(), ClientGone> {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        self.tx.send(out).map_err(|_| ClientGone)
+    }
+}
+
+/// The receiving half of a stream was dropped.
+struct ClientGone;
+
 /// The watch actor; see the module docs.
 pub struct WatchHub {
     hub: Hub,
@@ -74,12 +90,6 @@ impl WatchHub {
         self.queue_max
     }
 
-    fn has_room(&self, stream: StreamId) -> bool {
-        self.sinks
-            .get(&stream)
-            .is_some_and(|s| s.queued.load(Ordering::Acquire) < self.queue_max)
-    }
-
     /// Queues a control response; a stream whose client is gone is closed.
     fn send(&mut self, stream: StreamId, response: WatchResponse) {
         self.queue(
@@ -95,26 +105,33 @@ impl WatchHub {
         let Some(sink) = self.sinks.get(&stream) else {
             return;
         };
-        sink.queued.fetch_add(1, Ordering::AcqRel);
-        if sink.tx.send(out).is_err() {
+        if sink.push(out).is_err() {
             self.close(stream);
         }
     }
 
+    /// Queues a watcher's response, or parks the watcher if its stream is full. Per delivery:
+    /// one sink lookup, one room check, one count — the hub already made one response per
+    /// watcher, so nothing here grows with the stream's other watchers.
     fn deliver(&mut self, d: Delivery) {
-        if self.has_room(d.stream) {
-            let out = Outbound {
-                response: d.response,
-                fragment: d.fragment,
-            };
-            self.queue(d.stream, out);
-        } else if self.sinks.contains_key(&d.stream) {
+        let Some(sink) = self.sinks.get(&d.stream) else {
+            return; // closed meanwhile: its watchers are gone too
+        };
+        if !sink.has_room(self.queue_max) {
             tracing::debug!(
                 stream = d.stream,
                 watch_id = d.watch_id,
                 "watch stream full: parked"
             );
             self.hub.park(d.stream, d.watch_id, d.resume_rev);
+            return;
+        }
+        let out = Outbound {
+            response: d.response,
+            fragment: d.fragment,
+        };
+        if sink.push(out).is_err() {
+            self.close(d.stream);
         }
     }
 
@@ -134,11 +151,9 @@ impl WatchHub {
     fn sync(&mut self) {
         let sinks = &self.sinks;
         let max = self.queue_max;
-        let fetches = self.hub.fetches(|s| {
-            sinks
-                .get(&s)
-                .is_some_and(|s| s.queued.load(Ordering::Acquire) < max)
-        });
+        let fetches = self
+            .hub
+            .fetches(|s| sinks.get(&s).is_some_and(|s| s.has_room(max)));
         for f in fetches {
             self.store.do_send(FetchHistory(f));
         }

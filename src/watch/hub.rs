@@ -25,15 +25,29 @@
 //! every revision is delivered exactly once: ≤ `C` from history, > `C` live. Should the hub
 //! ever have seen revisions > `C` (impossible with one FIFO mailbox; kept so the core does
 //! not depend on it), the watcher stays unsynced and fetches again.
+//!
+//! **Cost per revision** (STYLE: index what fans out): synced watchers sit in a
+//! [`WatcherGroup`] by key and range, so [`Hub::apply`] visits only the watchers an event's
+//! key concerns — one lookup for single-key watchers, a stabbing query for ranges, prefixes
+//! and from-key watchers (etcd `watcherGroup.watcherSetByKey`). A synced watcher's next
+//! revision is implicit, `current_revision + 1`, so the ones a revision does not concern are
+//! not touched at all; it is written back into [`Watcher::next_rev`] when the watcher leaves
+//! synced (`Groups::set`). Unsynced watchers and those with `progress_notify` have sets of
+//! their own, so [`Hub::fetches`] and [`Hub::progress_tick`] visit only them.
 
 use super::watcher::Watcher;
+use super::watcher_group::WatcherGroup;
 use crate::mvcc::index::KeyRange;
 use crate::pb::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchResponse};
 use crate::pb::mvccpb::Event;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Identifies one gRPC Watch stream within a member.
 pub type StreamId = u64;
+
+/// A watcher within the hub: its stream and watch id. Ordered by stream, then id — the order
+/// of every list the hub hands out.
+type WatcherKey = (StreamId, i64);
 
 /// etcd `mvcc.ErrWatcherDuplicateID` text, sent as `cancel_reason`.
 pub const DUPLICATE_WATCH_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
@@ -118,6 +132,74 @@ struct Entry {
     sent_since_tick: bool,
 }
 
+impl Entry {
+    /// The next store revision this watcher must receive, with the hub at `current_revision`:
+    /// implicit while synced (see [`Watcher::next_rev`]), stored otherwise.
+    fn next_rev(&self, current_revision: i64) -> i64 {
+        match self.state {
+            SyncState::Synced => self.watcher.next_rev.max(current_revision + 1),
+            SyncState::Unsynced | SyncState::Fetching => self.watcher.next_rev,
+        }
+    }
+}
+
+/// The watchers by state, indexed for the paths that run often (etcd `watchableStore.synced`
+/// and `.unsynced`).
+///
+/// Invariant: `synced` holds exactly the watchers in state `Synced`, under their ranges;
+/// `unsynced` exactly those in state `Unsynced` (a `Fetching` watcher is in neither);
+/// `progress_notify` exactly those that asked for it.
+#[derive(Debug, Default)]
+struct Groups {
+    synced: WatcherGroup<WatcherKey>,
+    unsynced: BTreeSet<WatcherKey>,
+    progress_notify: BTreeSet<WatcherKey>,
+}
+
+impl Groups {
+    /// Files a new watcher under its state.
+    fn add(&mut self, key: WatcherKey, e: &Entry) {
+        match e.state {
+            SyncState::Synced => self.synced.insert(key, e.watcher.range()),
+            SyncState::Unsynced => {
+                self.unsynced.insert(key);
+            }
+            SyncState::Fetching => {}
+        }
+        if e.watcher.progress_notify {
+            self.progress_notify.insert(key);
+        }
+    }
+
+    /// Forgets a watcher that is gone.
+    fn forget(&mut self, key: WatcherKey, e: &Entry) {
+        match e.state {
+            SyncState::Synced => {
+                self.synced.remove(key, e.watcher.range());
+            }
+            SyncState::Unsynced => {
+                self.unsynced.remove(&key);
+            }
+            SyncState::Fetching => {}
+        }
+        self.progress_notify.remove(&key);
+    }
+
+    /// Moves watcher `key` to state `to`, keeping the groups in step. A watcher leaving
+    /// synced gets its implicit next revision (at `current_revision`) written back.
+    fn set(&mut self, key: WatcherKey, e: &mut Entry, to: SyncState, current_revision: i64) {
+        if e.state == to {
+            return;
+        }
+        let progress_notify = e.watcher.progress_notify;
+        e.watcher.next_rev = e.next_rev(current_revision);
+        self.forget(key, e);
+        e.state = to;
+        self.add(key, e);
+        debug_assert_eq!(self.progress_notify.contains(&key), progress_notify);
+    }
+}
+
 /// The watch core; see the module docs.
 ///
 /// Invariant: every watcher belongs to an open stream; `current_revision` only rises.
@@ -128,9 +210,13 @@ pub struct Hub {
     history_batch_revisions_max: usize,
     /// Stream → next automatic watch id (etcd `watchStream.nextID`).
     streams: BTreeMap<StreamId, i64>,
-    watchers: BTreeMap<(StreamId, i64), Entry>,
+    watchers: BTreeMap<WatcherKey, Entry>,
+    /// The watchers by state; only `groups.synced` is consulted per revision.
+    groups: Groups,
     /// Generation of the next watcher created.
     next_generation: u64,
+    /// Watchers [`Hub::apply`] has looked at since the hub was made.
+    watchers_examined: u64,
 }
 
 fn header(revision: i64) -> Option<ResponseHeader> {
@@ -148,7 +234,9 @@ impl Hub {
             history_batch_revisions_max: HISTORY_BATCH_REVISIONS_MAX,
             streams: BTreeMap::new(),
             watchers: BTreeMap::new(),
+            groups: Groups::default(),
             next_generation: 0,
+            watchers_examined: 0,
         }
     }
 
@@ -174,6 +262,12 @@ impl Hub {
         self.streams.len()
     }
 
+    /// How many watchers [`Hub::apply`] has looked at since the hub was made: the candidates
+    /// its index returned, so a revision costs what it concerns (tests check it stays there).
+    pub fn watchers_examined(&self) -> u64 {
+        self.watchers_examined
+    }
+
     /// Registers a new stream (no-op if known).
     pub fn open_stream(&mut self, stream: StreamId) {
         self.streams.entry(stream).or_insert(0);
@@ -188,7 +282,8 @@ impl Hub {
             .map(|(k, _)| *k)
             .collect();
         for k in &ids {
-            self.watchers.remove(k);
+            let e = self.watchers.remove(k).expect("listed above");
+            self.groups.forget(*k, &e);
         }
         ids.len()
     }
@@ -239,15 +334,14 @@ impl Hub {
                 (req.start_revision, SyncState::Unsynced)
             };
         self.next_generation += 1;
-        self.watchers.insert(
-            (stream, watch_id),
-            Entry {
-                watcher: Watcher::new(watch_id, req, next_rev),
-                state,
-                generation: self.next_generation,
-                sent_since_tick: false,
-            },
-        );
+        let entry = Entry {
+            watcher: Watcher::new(watch_id, req, next_rev),
+            state,
+            generation: self.next_generation,
+            sent_since_tick: false,
+        };
+        self.groups.add((stream, watch_id), &entry);
+        self.watchers.insert((stream, watch_id), entry);
         WatchResponse {
             header: header(self.current_revision),
             watch_id,
@@ -259,7 +353,8 @@ impl Hub {
     /// Cancels a watch; the `canceled` response, or `None` if the stream has no such watch
     /// (etcd sends nothing then).
     pub fn cancel(&mut self, stream: StreamId, watch_id: i64) -> Option<WatchResponse> {
-        self.watchers.remove(&(stream, watch_id))?;
+        let e = self.watchers.remove(&(stream, watch_id))?;
+        self.groups.forget((stream, watch_id), &e);
         Some(WatchResponse {
             header: header(self.current_revision),
             watch_id,
@@ -286,34 +381,53 @@ impl Hub {
     /// The events of store revision `revision` were applied: one delivery per synced watcher
     /// with matching events, in (stream, watch id) order. Unsynced watchers skip them (they
     /// read them from history later).
+    ///
+    /// Costs the watchers whose key or range holds an event's key (found in `groups.synced`),
+    /// not all of them: the others' next revision moves with `current_revision`.
     pub fn apply(&mut self, revision: i64, events: &[Event]) -> Vec<Delivery> {
         if revision <= self.current_revision {
             return Vec::new(); // a revision is applied once; nothing new
         }
+        // A synced watcher's next revision before this one (`Entry::next_rev`).
+        let next_rev_floor = self.current_revision + 1;
         self.current_revision = revision;
-        let mut out = Vec::new();
-        for ((stream, watch_id), e) in &mut self.watchers {
-            if e.state != SyncState::Synced || e.watcher.next_rev > revision {
-                continue;
-            }
-            let resume_rev = e.watcher.next_rev;
-            e.watcher.next_rev = revision + 1;
-            let selected = e.watcher.select(events);
-            if !selected.is_empty() {
-                e.sent_since_tick = true;
-                out.push(Delivery {
-                    stream: *stream,
-                    watch_id: *watch_id,
-                    response: WatchResponse {
-                        header: header(revision),
-                        watch_id: *watch_id,
-                        events: selected,
-                        ..Default::default()
-                    },
-                    resume_rev,
-                    fragment: e.watcher.fragment,
+        // Each candidate with the events whose key it watches, in event order; the map's
+        // order is the deliveries' order.
+        let mut candidates: BTreeMap<WatcherKey, Vec<&Event>> = BTreeMap::new();
+        for event in events {
+            if let Some(kv) = &event.kv {
+                self.groups.synced.matching(&kv.key, |w| {
+                    candidates.entry(w).or_default().push(event);
                 });
             }
+        }
+        self.watchers_examined += candidates.len() as u64;
+        let mut out = Vec::new();
+        for ((stream, watch_id), events) in candidates {
+            let e = self
+                .watchers
+                .get_mut(&(stream, watch_id))
+                .expect("the synced group holds live watchers only");
+            if e.watcher.next_rev > revision {
+                continue; // a future start_revision, not reached yet
+            }
+            let selected = e.watcher.select(events);
+            if selected.is_empty() {
+                continue; // filtered (NOPUT / NODELETE)
+            }
+            e.sent_since_tick = true;
+            out.push(Delivery {
+                stream,
+                watch_id,
+                response: WatchResponse {
+                    header: header(revision),
+                    watch_id,
+                    events: selected,
+                    ..Default::default()
+                },
+                resume_rev: e.watcher.next_rev.max(next_rev_floor),
+                fragment: e.watcher.fragment,
+            });
         }
         out
     }
@@ -325,18 +439,22 @@ impl Hub {
     /// order. The client learns it is up to date through that revision.
     pub fn progress_tick(&mut self) -> Vec<Delivery> {
         let mut out = Vec::new();
-        for ((stream, watch_id), e) in &mut self.watchers {
+        for &(stream, watch_id) in &self.groups.progress_notify {
+            let e = self
+                .watchers
+                .get_mut(&(stream, watch_id))
+                .expect("the progress_notify set holds live watchers only");
             let idle = !std::mem::take(&mut e.sent_since_tick);
-            if idle && e.watcher.progress_notify && e.state == SyncState::Synced {
+            if idle && e.state == SyncState::Synced {
                 out.push(Delivery {
-                    stream: *stream,
-                    watch_id: *watch_id,
+                    stream,
+                    watch_id,
                     response: WatchResponse {
                         header: header(self.current_revision),
-                        watch_id: *watch_id,
+                        watch_id,
                         ..Default::default()
                     },
-                    resume_rev: e.watcher.next_rev,
+                    resume_rev: e.next_rev(self.current_revision),
                     fragment: false,
                 });
             }
@@ -347,8 +465,10 @@ impl Hub {
     /// A delivery could not be queued (the stream is full): the watcher becomes unsynced
     /// from `resume_rev` and catches up from history once the stream has room.
     pub fn park(&mut self, stream: StreamId, watch_id: i64, resume_rev: i64) {
-        if let Some(e) = self.watchers.get_mut(&(stream, watch_id)) {
-            e.state = SyncState::Unsynced;
+        let key = (stream, watch_id);
+        if let Some(e) = self.watchers.get_mut(&key) {
+            self.groups
+                .set(key, e, SyncState::Unsynced, self.current_revision);
             e.watcher.next_rev = resume_rev;
         }
     }
@@ -358,21 +478,25 @@ impl Hub {
     /// becomes synced instead.
     pub fn fetches(&mut self, has_room: impl Fn(StreamId) -> bool) -> Vec<Fetch> {
         let mut out = Vec::new();
-        for ((stream, watch_id), e) in &mut self.watchers {
-            if e.state != SyncState::Unsynced {
-                continue;
-            }
+        let unsynced: Vec<WatcherKey> = self.groups.unsynced.iter().copied().collect();
+        for key @ (stream, watch_id) in unsynced {
+            let e = self
+                .watchers
+                .get_mut(&key)
+                .expect("the unsynced set holds live watchers only");
             if e.watcher.next_rev > self.current_revision {
-                e.state = SyncState::Synced;
+                self.groups
+                    .set(key, e, SyncState::Synced, self.current_revision);
                 continue;
             }
-            if !has_room(*stream) {
+            if !has_room(stream) {
                 continue;
             }
-            e.state = SyncState::Fetching;
+            self.groups
+                .set(key, e, SyncState::Fetching, self.current_revision);
             out.push(Fetch {
-                stream: *stream,
-                watch_id: *watch_id,
+                stream,
+                watch_id,
                 key: e.watcher.key.clone(),
                 range_end: e.watcher.range_end.clone(),
                 from_rev: e.watcher.next_rev,
@@ -398,13 +522,14 @@ impl Hub {
         history: History,
     ) -> Option<Delivery> {
         let key = (stream, watch_id);
-        let e = self.watchers.get_mut(&key)?;
+        let e = self.watchers.get(&key)?;
         if e.state != SyncState::Fetching || e.generation != generation {
             return None; // cancelled (and maybe re-created) meanwhile: a stale answer
         }
         match history {
             History::Compacted { compact_revision } => {
-                self.watchers.remove(&key);
+                let e = self.watchers.remove(&key).expect("checked above");
+                self.groups.forget(key, &e);
                 Some(Delivery {
                     stream,
                     watch_id,
@@ -421,7 +546,11 @@ impl Hub {
             }
             History::Events { revision, events } => {
                 // The store never runs ahead of the live events the hub saw (FIFO mailbox).
-                self.current_revision = self.current_revision.max(revision);
+                if revision > self.current_revision {
+                    self.unsync_all(); // but if it did, no synced watcher may skip a revision
+                    self.current_revision = revision;
+                }
+                let e = self.watchers.get_mut(&key).expect("checked above");
                 let resume_rev = e.watcher.next_rev;
                 let range = e.watcher.range();
                 let wanted: Vec<Event> = events
@@ -434,18 +563,19 @@ impl Hub {
                     .collect();
                 let (batch, more_rev) = first_revisions(wanted, self.history_batch_revisions_max);
                 let selected = e.watcher.select(&batch);
-                if let Some(more_rev) = more_rev {
+                let to = if let Some(more_rev) = more_rev {
                     // Stays unsynced; the next fetch starts at the first revision left out.
                     e.watcher.next_rev = more_rev;
-                    e.state = SyncState::Unsynced;
+                    SyncState::Unsynced
                 } else {
                     e.watcher.next_rev = revision + 1;
-                    e.state = if revision == self.current_revision {
+                    if revision == self.current_revision {
                         SyncState::Synced
                     } else {
                         SyncState::Unsynced
-                    };
-                }
+                    }
+                };
+                self.groups.set(key, e, to, self.current_revision);
                 (!selected.is_empty()).then(|| Delivery {
                     stream,
                     watch_id,
@@ -458,6 +588,66 @@ impl Hub {
                     resume_rev,
                     fragment: e.watcher.fragment,
                 })
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// Panics unless the groups agree with the watchers' states (`Groups`' invariant). For
+    /// tests: O(watchers).
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let mut synced = 0;
+        for (key, e) in &self.watchers {
+            let in_synced = self.groups.synced.contains(*key, e.watcher.range());
+            assert_eq!(
+                in_synced,
+                e.state == SyncState::Synced,
+                "{key:?} {:?}",
+                e.state
+            );
+            synced += usize::from(in_synced);
+            let in_unsynced = self.groups.unsynced.contains(key);
+            assert_eq!(
+                in_unsynced,
+                e.state == SyncState::Unsynced,
+                "{key:?} {:?}",
+                e.state
+            );
+            assert_eq!(
+                self.groups.progress_notify.contains(key),
+                e.watcher.progress_notify
+            );
+        }
+        assert_eq!(
+            self.groups.synced.len(),
+            synced,
+            "the synced group holds extras"
+        );
+        assert!(
+            self.groups
+                .unsynced
+                .iter()
+                .all(|k| self.watchers.contains_key(k))
+        );
+        assert!(
+            self.groups
+                .progress_notify
+                .iter()
+                .all(|k| self.watchers.contains_key(k))
+        );
+    }
+
+    /// Every synced watcher becomes unsynced at its next revision, to read what follows from
+    /// history. Only for a store answer that reports a revision the hub never saw applied
+    /// (see [`Hub::history`]): then the implicit next revision of the synced watchers would
+    /// jump past revisions they never got. O(watchers), on a path the FIFO mailbox rules out.
+    fn unsync_all(&mut self) {
+        for (key, e) in &mut self.watchers {
+            if e.state == SyncState::Synced {
+                self.groups
+                    .set(*key, e, SyncState::Unsynced, self.current_revision);
             }
         }
     }
@@ -830,5 +1020,243 @@ mod tests {
         assert_eq!(hub.progress(1).unwrap().header.unwrap().revision, 3);
         hub.create(1, &create("a", "", 1));
         assert_eq!(hub.progress(1), None);
+    }
+
+    /// What `apply` of one event on `key` delivers to: (stream, watch id) pairs, and how many
+    /// watchers it looked at.
+    fn hits(hub: &mut Hub, key: &str) -> (Vec<(StreamId, i64)>, u64) {
+        let before = hub.watchers_examined();
+        let rev = hub.current_revision() + 1;
+        let out = hub.apply(rev, &[put(key, rev, None)]);
+        let ids = out.iter().map(|d| (d.stream, d.watch_id)).collect();
+        (ids, hub.watchers_examined() - before)
+    }
+
+    #[test]
+    fn index_matches_key_prefix_from_key_and_range_watchers_by_their_keys_only() {
+        let mut hub = Hub::new(1);
+        hub.open_stream(1);
+        hub.open_stream(2);
+        hub.create(1, &create("a", "", 0)); // (1, 0): one key
+        hub.create(1, &create("p/", "p0", 0)); // (1, 1): prefix p/
+        hub.create(2, &create("m", "\0", 0)); // (2, 0): every key from m
+        hub.create(2, &create("b", "d", 0)); // (2, 1): [b, d)
+        hub.create(2, &create("a", "", 0)); // (2, 2): one key, like (1, 0)
+        assert_eq!(hits(&mut hub, "a"), (vec![(1, 0), (2, 2)], 2));
+        assert_eq!(
+            hits(&mut hub, "a0"),
+            (vec![], 0),
+            "no prefix match for a key"
+        );
+        assert_eq!(hits(&mut hub, "c"), (vec![(2, 1)], 1));
+        assert_eq!(hits(&mut hub, "d"), (vec![], 0), "range end excluded");
+        assert_eq!(hits(&mut hub, "p/x"), (vec![(1, 1), (2, 0)], 2));
+        assert_eq!(hits(&mut hub, "p0"), (vec![(2, 0)], 1), "past the prefix");
+        assert_eq!(hits(&mut hub, "zz"), (vec![(2, 0)], 1));
+        // One revision with events on several keys: one delivery per watcher, in
+        // (stream, watch id) order, each with its own events in revision order.
+        let out = hub.apply(
+            9,
+            &[put("p/y", 9, None), put("c", 9, None), put("a", 9, None)],
+        );
+        let got: Vec<_> = out
+            .iter()
+            .map(|d| (d.stream, d.watch_id, d.response.events.len()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, 0, 1), (1, 1, 1), (2, 0, 1), (2, 1, 1), (2, 2, 1)]
+        );
+    }
+
+    #[test]
+    fn cancelled_closed_and_parked_watchers_are_not_matched() {
+        let mut hub = Hub::new(1);
+        hub.open_stream(1);
+        hub.open_stream(2);
+        hub.create(1, &create("a", "", 0)); // (1, 0)
+        hub.create(1, &create("a", "b", 0)); // (1, 1)
+        hub.create(1, &create("a", "\0", 0)); // (1, 2)
+        hub.create(2, &create("a", "", 0)); // (2, 0)
+        assert_eq!(hits(&mut hub, "a").1, 4);
+        hub.cancel(1, 1);
+        assert_eq!(hits(&mut hub, "a"), (vec![(1, 0), (1, 2), (2, 0)], 3));
+        hub.park(1, 2, 4);
+        assert_eq!(hits(&mut hub, "a"), (vec![(1, 0), (2, 0)], 2));
+        hub.close_stream(2);
+        assert_eq!(hits(&mut hub, "a"), (vec![(1, 0)], 1));
+        // The parked one resyncs from history and is matched again.
+        let f = hub.fetches(|_| true);
+        assert_eq!((f.len(), f[0].watch_id, f[0].from_rev), (1, 2, 4));
+        let history = History::Events {
+            revision: 5,
+            events: vec![put("a", 4, None), put("a", 5, None)],
+        };
+        assert_eq!(
+            revs(&hub.history(1, 2, f[0].generation, history).unwrap()),
+            vec![4, 5]
+        );
+        assert_eq!(hits(&mut hub, "a"), (vec![(1, 0), (1, 2)], 2));
+    }
+
+    #[test]
+    fn a_watcher_created_at_an_older_revision_is_matched_only_once_synced() {
+        let mut hub = Hub::new(5);
+        hub.open_stream(1);
+        hub.create(1, &create("a", "", 3));
+        assert_eq!(
+            hits(&mut hub, "a"),
+            (vec![], 0),
+            "unsynced: not in the index"
+        );
+        let f = hub.fetches(|_| true);
+        assert_eq!(
+            hits(&mut hub, "a"),
+            (vec![], 0),
+            "fetching: not in the index"
+        );
+        let history = History::Events {
+            revision: 7,
+            events: vec![put("a", 3, None), put("a", 6, None), put("a", 7, None)],
+        };
+        assert_eq!(
+            revs(&hub.history(1, 0, f[0].generation, history).unwrap()),
+            vec![3, 6, 7]
+        );
+        assert_eq!(hits(&mut hub, "a"), (vec![(1, 0)], 1), "synced");
+    }
+
+    #[test]
+    fn one_key_changed_among_10k_watchers_visits_only_its_watcher() {
+        let mut hub = Hub::new(1);
+        for s in 0..10 {
+            hub.open_stream(s);
+        }
+        for i in 0..10_000 {
+            hub.create(i % 10, &create(&format!("k{i}"), "", 0));
+        }
+        assert_eq!(hits(&mut hub, "k4242"), (vec![(2, 424)], 1));
+        assert_eq!(hits(&mut hub, "other"), (vec![], 0));
+        // Untouched watchers still get the next revision that concerns them, and one parked
+        // after many revisions resumes at the revision it missed.
+        let rev = hub.current_revision() + 1;
+        let out = hub.apply(rev, &[put("k7", rev, None)]);
+        assert_eq!(
+            (out[0].watch_id, out[0].resume_rev, revs(&out[0])),
+            (0, rev, vec![rev])
+        );
+        hub.park(out[0].stream, out[0].watch_id, out[0].resume_rev);
+        assert_eq!(hub.fetches(|_| true)[0].from_rev, rev);
+    }
+
+    #[test]
+    fn implicit_next_revision_is_written_back_when_a_watcher_leaves_synced() {
+        let mut hub = Hub::new(1);
+        hub.open_stream(1);
+        let mut req = create("a", "", 0);
+        req.progress_notify = true;
+        hub.create(1, &req); // 0: next revision 2, then implicit
+        hub.create(1, &create("f", "", 9)); // 1: a future start, synced, waits for 9
+        for rev in 2..=5 {
+            assert!(hub.apply(rev, &[put("b", rev, None)]).is_empty());
+        }
+        // A progress response that finds the stream full parks the watcher at current + 1:
+        // it is back in sync at once, nothing to fetch.
+        let tick = hub.progress_tick();
+        assert_eq!((tick[0].watch_id, tick[0].resume_rev), (0, 6));
+        hub.park(1, 0, tick[0].resume_rev);
+        assert!(hub.fetches(|_| true).is_empty());
+        assert_eq!(hits(&mut hub, "a"), (vec![(1, 0)], 1), "synced again");
+        // The future watcher is indexed, skipped below its start, delivered from it on.
+        for rev in 7..=8 {
+            assert!(hub.apply(rev, &[put("f", rev, None)]).is_empty());
+        }
+        let out = hub.apply(9, &[put("f", 9, None)]);
+        assert_eq!((out[0].watch_id, out[0].resume_rev), (1, 9));
+        let out = hub.apply(12, &[put("f", 12, None)]);
+        assert_eq!(
+            out[0].resume_rev, 10,
+            "its next revision since 9: current + 1"
+        );
+    }
+
+    #[test]
+    fn history_past_the_hub_revision_unsyncs_the_synced_watchers_instead_of_skipping() {
+        // The FIFO mailbox rules this out; the core does not rely on it.
+        let mut hub = Hub::new(4);
+        hub.open_stream(1);
+        hub.create(1, &create("a", "", 0)); // 0: synced, next revision 5
+        hub.create(1, &create("b", "", 2)); // 1: unsynced
+        let f = hub.fetches(|_| true);
+        let history = History::Events {
+            revision: 6,
+            events: vec![put("b", 3, None)],
+        };
+        assert_eq!(
+            revs(&hub.history(1, 1, f[0].generation, history).unwrap()),
+            vec![3]
+        );
+        assert_eq!(hub.current_revision(), 6);
+        let f = hub.fetches(|_| true);
+        assert_eq!(
+            (f.len(), f[0].watch_id, f[0].from_rev),
+            (1, 0, 5),
+            "reads 5 and 6"
+        );
+        assert_eq!(hits(&mut hub, "b"), (vec![(1, 1)], 1));
+    }
+
+    /// Timing by hand, never asserted (`cargo test --release -p ferrokv --lib watch::hub --
+    /// --ignored --nocapture`): 1000 `apply` calls, one event each, with 10,000 synced
+    /// watchers on distinct keys; the event hits one watched key, then a key nobody watches;
+    /// then the same with 10,000 prefix watchers (the interval tree's share).
+    #[test]
+    #[ignore]
+    fn bench_apply_with_10k_watchers_on_distinct_keys() {
+        const WATCHERS: usize = 10_000;
+        const APPLIES: i64 = 1000;
+        let key = |i: usize| format!("key/{i:05}");
+        let scenarios = [
+            ("watched key", false, true),
+            ("unwatched key", false, false),
+            ("prefix watchers, watched key", true, true),
+        ];
+        for (label, prefixes, watched) in scenarios {
+            let mut hub = Hub::new(1);
+            for s in 0..10 {
+                hub.open_stream(s);
+            }
+            for i in 0..WATCHERS {
+                let req = if prefixes {
+                    let prefix = format!("{}/", key(i));
+                    let end = crate::mvcc::index::prefix_range_end(prefix.as_bytes());
+                    create(&prefix, std::str::from_utf8(&end).unwrap(), 0)
+                } else {
+                    create(&key(i), "", 0)
+                };
+                hub.create((i % 10) as StreamId, &req);
+            }
+            let events: Vec<Vec<Event>> = (0..APPLIES)
+                .map(|r| {
+                    let k = match (watched, prefixes) {
+                        (true, false) => key((r as usize * 7919) % WATCHERS),
+                        (true, true) => format!("{}/x", key((r as usize * 7919) % WATCHERS)),
+                        (false, _) => format!("other/{r}"),
+                    };
+                    vec![put(&k, r + 2, None)]
+                })
+                .collect();
+            let started = std::time::Instant::now();
+            let mut delivered = 0;
+            for (r, evs) in (2..).zip(&events) {
+                delivered += hub.apply(r, evs).len();
+            }
+            let elapsed = started.elapsed();
+            println!(
+                "{APPLIES} applies, {WATCHERS} watchers, {label}: {elapsed:?} \
+                 ({:.1} µs per apply, {delivered} deliveries)",
+                elapsed.as_secs_f64() * 1e6 / APPLIES as f64
+            );
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! | --- | --- |
 //! | [`watcher`] | one watch: its key range, filters, `prev_kv` choice and the next revision it expects |
 //! | [`hub`] | [`Hub`], the pure core: watchers classified synced / unsynced, events turned into per-watcher responses |
+//! | [`watcher_group`] | [`watcher_group::WatcherGroup`]: watchers indexed by key and range, so a revision visits only the watchers it concerns |
+//! | [`interval_tree`] | [`interval_tree::IntervalTree`]: the stabbing query "which ranges hold this key" behind the group |
 //! | [`fragment`] | splitting a response above the size limit into fragments (`WatchCreateRequest.fragment`) |
 //! | [`actor`] | `WatchHub`, the actor that owns a [`Hub`], the per-stream queues, and asks the `StoreActor` for history |
 //!
@@ -14,7 +16,9 @@
 pub mod actor;
 pub mod fragment;
 pub mod hub;
+pub mod interval_tree;
 pub mod watcher;
+pub mod watcher_group;
 
 pub use hub::{Delivery, Fetch, History, Hub, StreamId};
 pub use watcher::Watcher;

@@ -63,6 +63,8 @@ enum Action {
         no_put: bool,
         no_delete: bool,
     },
+    /// Cancel the `pick % len`-th watch not cancelled yet: it must get nothing after.
+    Cancel { pick: usize },
     /// A stream's client stops / resumes reading.
     ToggleFull { stream: StreamId },
     /// The hub's periodic resync: fetches for unsynced watchers of streams with room.
@@ -80,6 +82,7 @@ fn action() -> impl Strategy<Value = Action> {
             .prop_map(|(stream, range, start, prev_kv, no_put, no_delete)| Action::Create {
                 stream, range, start, prev_kv, no_put, no_delete,
             }),
+        1 => any::<usize>().prop_map(|pick| Action::Cancel { pick }),
         1 => any::<StreamId>().prop_map(|stream| Action::ToggleFull { stream }),
         3 => Just(Action::Resync),
     ]
@@ -96,6 +99,8 @@ struct Watch {
     start: i64,
     /// The events of each response, in order.
     responses: Vec<Vec<Event>>,
+    /// Cancelled: what it got must be a prefix of what it was due, and nothing may follow.
+    cancelled: bool,
 }
 
 /// The harness: a real store, the hub core, and the actors' plumbing as plain queues.
@@ -170,6 +175,11 @@ impl Model {
             self.hub.park(d.stream, d.watch_id, d.resume_rev);
         } else {
             let w = self.watches.get_mut(&(d.stream, d.watch_id)).unwrap();
+            assert!(
+                !w.cancelled,
+                "a delivery for cancelled watch {}/{}",
+                d.stream, d.watch_id
+            );
             w.responses.push(d.response.events);
         }
     }
@@ -254,6 +264,7 @@ impl Model {
             request,
             start,
             responses: Vec::new(),
+            cancelled: false,
         };
         self.watches.insert((stream, created.watch_id), watch);
     }
@@ -273,7 +284,21 @@ impl Model {
                 }
             }
             Action::Resync => self.resync(),
+            Action::Cancel { pick } => {
+                let live: Vec<_> = self
+                    .watches
+                    .iter()
+                    .filter(|(_, w)| !w.cancelled)
+                    .map(|(k, _)| *k)
+                    .collect();
+                if !live.is_empty() {
+                    let (stream, id) = live[pick % live.len()];
+                    assert!(self.hub.cancel(stream, id).is_some());
+                    self.watches.get_mut(&(stream, id)).unwrap().cancelled = true;
+                }
+            }
         }
+        self.hub.check_invariants();
     }
 
     /// Liveness: streams drain, the store answers, the hub catches everyone up.
@@ -327,14 +352,11 @@ fn expected(truth: &[Event], w: &Watch) -> Vec<Event> {
 fn check(model: &Model) -> Result<(), TestCaseError> {
     for ((stream, id), w) in &model.watches {
         let got: Vec<Event> = w.responses.iter().flatten().cloned().collect();
-        prop_assert_eq!(
-            got,
-            expected(&model.truth, w),
-            "watch {}/{} {:?}",
-            stream,
-            id,
-            w.request
-        );
+        let mut want = expected(&model.truth, w);
+        if w.cancelled {
+            want.truncate(got.len());
+        }
+        prop_assert_eq!(got, want, "watch {}/{} {:?}", stream, id, w.request);
         let mut seen = BTreeSet::new();
         for r in &w.responses {
             prop_assert!(!r.is_empty(), "watch {}/{}: an empty response", stream, id);

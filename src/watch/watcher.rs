@@ -8,8 +8,9 @@ use crate::pb::mvccpb::{Event, event::EventType};
 /// A watch on `[key, range_end)` (etcd's range rules: empty `range_end` = the one key, `"\0"`
 /// = every key ≥ `key`).
 ///
-/// Invariant: every event with `mod_revision < next_rev` that matches the watch has been
-/// handed to the stream (or the watch was created after it); none at or above it has.
+/// Invariant: every event with `mod_revision <` its next revision that matches the watch has
+/// been handed to the stream (or the watch was created after it); none at or above it has.
+/// Its next revision is `next_rev`, except while the hub holds it synced (see the field).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Watcher {
     /// The client-visible id, unique within its stream (etcd `WatchID`).
@@ -24,7 +25,12 @@ pub struct Watcher {
     pub no_put: bool,
     /// Leave out DELETE events (filter NODELETE).
     pub no_delete: bool,
-    /// The next store revision whose events this watch must receive.
+    /// The next store revision whose events this watch must receive — while the watch is
+    /// unsynced. While synced it is only a floor: the next revision is
+    /// `max(next_rev, hub's current revision + 1)` (above the current revision only for a
+    /// future `start_revision`), so applying a revision touches the watchers it concerns and
+    /// no others. The hub writes the real value back when the watch leaves synced (parked,
+    /// or unsynced by a history answer past the hub's revision; see [`super::hub`]).
     pub next_rev: i64,
     /// Send periodic empty responses while idle (etcd `WatchCreateRequest.progress_notify`).
     pub progress_notify: bool,
@@ -68,9 +74,9 @@ impl Watcher {
 
     /// The events of `events` this watch receives, in order, with `prev_kv` stripped unless
     /// the watch asked for it.
-    pub fn select(&self, events: &[Event]) -> Vec<Event> {
+    pub fn select<'a>(&self, events: impl IntoIterator<Item = &'a Event>) -> Vec<Event> {
         events
-            .iter()
+            .into_iter()
             .filter(|e| self.matches(e))
             .map(|e| {
                 let mut e = e.clone();
