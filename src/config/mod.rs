@@ -434,7 +434,12 @@ pub fn unrecognized_env_vars(vars: impl IntoIterator<Item = (String, String)>) -
     let known: Vec<String> = catalog::FLAGS
         .iter()
         .map(|f| env_var_for_flag(f.name))
-        .chain(["ETCD_CONFIG_FILE".to_owned()])
+        // ETCD_UNSUPPORTED_ARCH is read by etcd itself (etcdmain `checkSupportArch`), not a
+        // flag; arm64 images set it.
+        .chain([
+            "ETCD_CONFIG_FILE".to_owned(),
+            "ETCD_UNSUPPORTED_ARCH".to_owned(),
+        ])
         .collect();
     let mut warnings: Vec<String> = vars
         .into_iter()
@@ -613,7 +618,9 @@ impl ServerConfig {
                 used = true;
             }
             if used {
-                warnings.push(format!("advertising using detected default host {host:?}"));
+                warnings.push(format!(
+                    "advertising using detected default host \"{host}\""
+                ));
             }
         }
         for url in &advertise_client_urls {
