@@ -1,8 +1,8 @@
 //! Log output as etcd's users expect it: `--logger zap` (etcd 3.5's default) writes one JSON
 //! object per line with etcd's keys, `--logger capnslog` (etcd 3.4's default, and ours) plain
-//! text lines; `--log-outputs`
-//! chooses `default`/`stderr`, `stdout` or a file path (several comma-separated); `--log-level`
-//! filters (`RUST_LOG` overrides it for finer control, e.g. `RUST_LOG=ferrokv::raft=debug`).
+//! text lines; `--log-outputs` chooses `default`/`stderr`, `stdout` or files (several,
+//! comma-separated: each line goes to all); `--log-level` filters (`RUST_LOG` overrides it for
+//! finer control, e.g. `RUST_LOG=ferrokv::raft=debug`).
 //!
 //! A zap line (etcd's `zap.NewProductionEncoderConfig` keys, ISO-8601 `ts`):
 //! ```text
@@ -11,137 +11,59 @@
 //! Fields of the event follow `msg` as further keys (`"address":"127.0.0.1:2379"`).
 
 use std::fmt;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::fs::OpenOptions;
+use std::sync::Mutex;
 
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// `--logger`: the line format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Logger {
-    /// JSON lines with etcd's zap keys (`level`, `ts`, `caller`, `msg`).
-    Zap,
-    /// Human-readable text lines (etcd 3.4's default logger, deprecated in 3.5).
-    #[default]
-    Capnslog,
-}
+use crate::config::{LogLevel, LogOutput, Logger};
 
-/// One `--log-outputs` target.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogOutput {
-    /// `default` or `stderr`.
-    Stderr,
-    /// `stdout`.
-    Stdout,
-    /// A file path, appended to.
-    File(std::path::PathBuf),
-}
-
-impl LogOutput {
-    /// Parses one `--log-outputs` element (etcd: `default`, `stderr`, `stdout`, or a path).
-    pub fn parse(s: &str) -> LogOutput {
-        match s {
-            "default" | "stderr" => LogOutput::Stderr,
-            "stdout" => LogOutput::Stdout,
-            path => LogOutput::File(path.into()),
-        }
-    }
-}
-
-/// Installs the global subscriber, letting through `level` and above, writing to stderr as
-/// text (kept for callers that have no logging flags: tests, tools).
-pub fn init(level: tracing::Level) {
-    init_with(Logger::Capnslog, &[LogOutput::Stderr], level).expect("stderr is always writable");
-}
-
-/// Installs the global subscriber for `--logger`, `--log-outputs` and `--log-level`.
-///
-/// Errors: a log file that cannot be opened for appending (the message names it).
-pub fn init_with(
-    logger: Logger,
-    outputs: &[LogOutput],
-    level: tracing::Level,
-) -> Result<(), String> {
+/// Installs the global subscriber, letting through `level` and above, in `logger`'s format,
+/// writing to every one of `outputs` (`default` and `stderr` are stderr; a path is appended
+/// to). Errors: a log file that cannot be opened.
+pub fn init(level: LogLevel, logger: Logger, outputs: &[LogOutput]) -> std::io::Result<()> {
+    let level = level.tracing_level();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
             "{},h2=warn,hyper=warn,tower=warn,lsm_tree=warn,fjall=warn",
             level.as_str().to_lowercase()
         ))
     });
-    let sinks = Sinks::open(outputs)?;
-    let ansi =
-        outputs == [LogOutput::Stderr] && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut writer: Option<BoxMakeWriter> = None;
+    let mut ansi = true;
+    for output in outputs {
+        let next = match output {
+            LogOutput::Default | LogOutput::Stderr => {
+                ansi &= std::io::IsTerminal::is_terminal(&std::io::stderr());
+                BoxMakeWriter::new(std::io::stderr)
+            }
+            LogOutput::Stdout => {
+                ansi &= std::io::IsTerminal::is_terminal(&std::io::stdout());
+                BoxMakeWriter::new(std::io::stdout)
+            }
+            LogOutput::File(path) => {
+                ansi = false;
+                let file = OpenOptions::new().create(true).append(true).open(path)?;
+                BoxMakeWriter::new(Mutex::new(file))
+            }
+        };
+        writer = Some(match writer {
+            None => next,
+            Some(previous) => BoxMakeWriter::new(previous.and(next)),
+        });
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(sinks);
+        .with_writer(writer.unwrap_or_else(|| BoxMakeWriter::new(std::io::stderr)));
     match logger {
         Logger::Zap => builder.event_format(ZapFormat).init(),
         Logger::Capnslog => builder.with_ansi(ansi).init(),
     }
     Ok(())
-}
-
-/// Every `--log-outputs` target; each line goes to all of them.
-#[derive(Clone)]
-struct Sinks(Arc<Vec<Sink>>);
-
-enum Sink {
-    Stderr,
-    Stdout,
-    File(Mutex<std::fs::File>),
-}
-
-impl Sinks {
-    fn open(outputs: &[LogOutput]) -> Result<Self, String> {
-        let mut sinks = Vec::new();
-        for o in outputs {
-            sinks.push(match o {
-                LogOutput::Stderr => Sink::Stderr,
-                LogOutput::Stdout => Sink::Stdout,
-                LogOutput::File(path) => {
-                    let file = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                        .map_err(|e| format!("cannot open log output {}: {e}", path.display()))?;
-                    Sink::File(Mutex::new(file))
-                }
-            });
-        }
-        if sinks.is_empty() {
-            sinks.push(Sink::Stderr);
-        }
-        Ok(Sinks(Arc::new(sinks)))
-    }
-}
-
-impl Write for Sinks {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for sink in self.0.iter() {
-            // A log line that cannot be written is dropped: logging never stops the member.
-            let _ = match sink {
-                Sink::Stderr => std::io::stderr().write_all(buf),
-                Sink::Stdout => std::io::stdout().write_all(buf),
-                Sink::File(f) => f.lock().map_or(Ok(()), |mut f| f.write_all(buf)),
-            };
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Sinks {
-    type Writer = Sinks;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }
 
 /// etcd's zap production encoding: `{"level","ts","caller","msg", fields…}` per line.
@@ -267,6 +189,8 @@ impl tracing::field::Visit for JsonFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn civil_dates_match_known_days() {

@@ -2,7 +2,14 @@
 
 fn main() {
     let config = ferrokv::config::ServerConfig::from_args();
-    ferrokv::logging::init(config.log_level.tracing_level());
+    if let Err(e) = ferrokv::logging::init(config.log_level, config.logger, &config.log_outputs) {
+        eprintln!("ferrokv: opening the log outputs: {e}");
+        std::process::exit(1);
+    }
+    // Ignored and deprecated flags, one line each, before anything else is logged.
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     if let Err(e) = ferrokv::server::run(config) {
         eprintln!("ferrokv: {e:#}");
         std::process::exit(1);

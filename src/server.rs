@@ -148,7 +148,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         heartbeat_tick: cfg.heartbeat_ticks() as usize,
         max_size_per_msg: MAX_SIZE_PER_MSG_BYTES,
         max_inflight_msgs: MAX_INFLIGHT_MSGS,
-        pre_vote: true,
+        pre_vote: cfg.pre_vote,
         check_quorum: true,
         applied: kv.applied_index(),
     };
@@ -352,9 +352,16 @@ async fn serve(
             .with_context(|| format!("listening for clients on {addr}"))?;
         let api = api.clone();
         let recipe = api::concurrency::Recipe::new(api.clone(), hub.clone());
+        // etcd's default --max-concurrent-streams (math.MaxUint32) means "no limit": leave
+        // tonic's default then.
+        let max_streams =
+            (cfg.max_concurrent_streams != u32::MAX).then_some(cfg.max_concurrent_streams);
         servers.spawn(
             tonic::transport::Server::builder()
                 .accept_http1(true)
+                .max_concurrent_streams(max_streams)
+                .http2_keepalive_interval(cfg.grpc_keepalive_interval)
+                .http2_keepalive_timeout(cfg.grpc_keepalive_timeout)
                 .add_routes(http.routes())
                 .add_service(
                     pb::kv_server::KvServer::new(api::kv::KvService::new(api.clone()))
@@ -388,6 +395,19 @@ async fn serve(
                 .serve_with_incoming(incoming(listener)),
         );
         tracing::info!(address = %addr, "serving client traffic insecurely; this is strongly discouraged!");
+    }
+    // --listen-metrics-urls: /metrics and /health only, plain HTTP (etcd's metrics listener).
+    for addr in cfg.listen_metrics_addrs.clone() {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for metrics on {addr}"))?;
+        servers.spawn(
+            tonic::transport::Server::builder()
+                .accept_http1(true)
+                .add_routes(http.routes())
+                .serve_with_incoming(incoming(listener)),
+        );
+        tracing::info!(%addr, "serving /metrics and /health");
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
