@@ -9,23 +9,14 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Status, `Content-Type` and body of `GET <endpoint><path>`.
+/// Status, `Content-Type` and UTF-8 body of `GET <endpoint><path>`.
 fn get(endpoint: &str, path: &str) -> (u16, String, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let mut resp = agent
-        .get(format!("{endpoint}{path}"))
-        .call()
-        .unwrap_or_else(|e| panic!("GET {endpoint}{path}: {e}"));
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map_or(String::new(), |v| v.to_str().unwrap().to_string());
-    let body = resp.body_mut().read_to_string().expect("UTF-8 body");
-    (resp.status().as_u16(), content_type, body)
+    let (status, content_type, body) = common::http_get(endpoint, path, Duration::from_secs(10));
+    (
+        status,
+        content_type,
+        String::from_utf8(body).expect("UTF-8 body"),
+    )
 }
 
 /// The value of sample `name` (with its labels, if any, as written) in an exposition.

@@ -24,28 +24,9 @@ const PUT_WORKERS: usize = 4;
 /// Puts at least done around each profile.
 const PUTS_MIN: usize = 300;
 
-/// Status, `Content-Type` and body of `GET <endpoint><path>`.
+/// Status, `Content-Type` and body of `GET <endpoint><path>` (profiles take a while).
 fn get(endpoint: &str, path: &str) -> (u16, String, Vec<u8>) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
-    let mut resp = agent
-        .get(format!("{endpoint}{path}"))
-        .call()
-        .unwrap_or_else(|e| panic!("GET {endpoint}{path}: {e}"));
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map_or(String::new(), |v| v.to_str().unwrap().to_string());
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_to_vec()
-        .expect("read body");
-    (resp.status().as_u16(), content_type, body)
+    common::http_get(endpoint, path, Duration::from_secs(60))
 }
 
 /// [`get`] on a blocking thread, so the test's runtime keeps driving the put load meanwhile.

@@ -674,3 +674,29 @@ pub async fn next_watch_response(
         .expect("watch stream ok")
         .expect("watch stream open")
 }
+
+/// Status, `Content-Type` and body of a plain HTTP `GET <endpoint><path>` (`/metrics`,
+/// `/health`, `/debug/pprof/…`), waiting at most `timeout`; a non-2xx status is returned, not
+/// an error. Panics if the request cannot be made at all.
+pub fn http_get(endpoint: &str, path: &str, timeout: Duration) -> (u16, String, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
+    let mut resp = agent
+        .get(format!("{endpoint}{path}"))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {endpoint}{path}: {e}"));
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map_or(String::new(), |v| v.to_str().unwrap().to_string());
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .expect("read body");
+    (resp.status().as_u16(), content_type, body)
+}
