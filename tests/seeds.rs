@@ -4,7 +4,9 @@
 //! - seed 000/001: the Python `etcd3` snippet, line by line, with the seed's expected results;
 //! - seed 002: its goreman Procfile, run by `honcho` (PyPI's Procfile runner standing in for
 //!   goreman), on the seed's own ports 12379/22379/32379: `member list -w table`, a put read from
-//!   another member, stop `etcd2`, write, restart it, read it there.
+//!   another member, stop `etcd2`, write, restart it, read it there;
+//! - seed 003: its etcdctl examples with the outputs it shows, then one call of every command of
+//!   its list that ferrokv serves; the others are listed in `SEED_003_PENDING` with their issue.
 //!
 //! The Python tools live in the virtualenv `scripts/test` makes (`target/seed-venv`, or
 //! `FERROKV_TEST_VENV`). Both tests also pass against real etcd 3.4 (`FERROKV_TEST_SERVER=etcd`).
@@ -210,4 +212,146 @@ fn seed_002_procfile_member_list_stop_write_restart_read() {
         ctl(m2, &["get", "key"]).stdout == b"key\nhello\n"
     });
     drop(others);
+}
+
+/// Seed 003's etcdctl command list whose features land in later issues: run when they land.
+/// (`migrate` converts an etcd 2 data dir: nothing to migrate for ferrokv; `check perf` runs
+/// 60 s and is exercised by hand, see docs/profiling.md.)
+#[allow(dead_code)] // the list is documentation: each joins the test when it lands
+const SEED_003_PENDING: &[(&str, &str)] = &[
+    ("member add / remove / update", "issue 11 (membership)"),
+    ("snapshot save / restore / status", "issue 10 (snapshots)"),
+    (
+        "auth enable / disable, user *, role *",
+        "issue 13 (security)",
+    ),
+    (
+        "make-mirror",
+        "needs a destination cluster in the replay: not replayed yet",
+    ),
+];
+
+/// Seed 003: its etcdctl examples verbatim, then one call of every command of its list that
+/// ferrokv serves (the rest are [`SEED_003_PENDING`]).
+#[test]
+fn seed_003_etcdctl_examples_and_command_list() {
+    let c = Cluster::start(1, ClusterOpts::default());
+    // The seed's examples, with the outputs it shows.
+    assert_eq!(
+        c.ctl_ok(&["put", "/testdir/testkey", "Hello world"]),
+        "OK\n"
+    );
+    assert_eq!(c.ctl_ok(&["put", "testkey", "hello"]), "OK\n");
+    assert_eq!(c.ctl_ok(&["get", "testkey"]), "testkey\nhello\n");
+    assert_eq!(
+        c.ctl_ok(&["get", "testkey", "--consistency=s"]),
+        "testkey\nhello\n"
+    );
+    assert_eq!(c.ctl_ok(&["del", "testkey"]), "1\n");
+    // watch: "user updates testkey" while `etcdctl watch testkey` runs.
+    let mut watch = Command::new(common::etcdctl_bin())
+        .env("ETCDCTL_API", "3")
+        .args([
+            &format!("--endpoints={}", c.endpoint(0)),
+            "watch",
+            "testkey",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = std::io::BufReader::new(watch.stdout.take().unwrap());
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        reader
+            .lines()
+            .take(3)
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+    });
+    wait_until(Duration::from_secs(10), "the watch sees the update", || {
+        c.ctl_ok(&["put", "testkey", "2"]);
+        lines.is_finished()
+    });
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert_eq!(lines.join().unwrap(), ["PUT", "testkey", "2"]);
+    let members = c.ctl_ok(&["member", "list"]);
+    assert_eq!(members.lines().count(), 1, "{members}");
+    assert!(members.contains(", started, "), "{members}");
+    // The rest of the list, one call each.
+    assert_eq!(
+        c.etcdctl_stdin(&["txn"], "\nput txnkey 1\n\n\n").stdout,
+        b"SUCCESS\n\nOK\n"
+    );
+    let rev = c.ctl_json(&["get", "txnkey", "-w", "json"])["header"]["revision"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        c.ctl_ok(&["compaction", &rev.to_string()]),
+        format!("compacted revision {rev}\n")
+    );
+    assert_eq!(c.ctl_ok(&["alarm", "list"]), "");
+    c.ctl_ok(&["alarm", "disarm"]);
+    assert!(
+        c.ctl_ok(&["defrag"])
+            .starts_with("Finished defragmenting etcd member[")
+    );
+    // etcdctl 3.4 prints the health lines on stderr.
+    let health = c.etcdctl(&["endpoint", "health"]);
+    assert!(health.status.success(), "{}", describe(&health));
+    assert!(String::from_utf8_lossy(&health.stderr).contains("is healthy"));
+    assert!(
+        c.ctl_ok(&["endpoint", "status"])
+            .contains(&c.endpoint(0)[7..])
+    );
+    assert!(c.ctl_ok(&["version"]).starts_with("etcdctl version: 3.4"));
+    let granted = c.ctl_ok(&["lease", "grant", "60"]);
+    let lease = granted.split_whitespace().nth(1).unwrap().to_string();
+    assert!(
+        c.ctl_ok(&["lease", "keep-alive", "--once", &lease])
+            .contains("keepalived with TTL(60)")
+    );
+    assert!(
+        c.ctl_ok(&["lease", "timetolive", &lease])
+            .contains("granted with TTL(60s)")
+    );
+    assert_eq!(
+        c.ctl_ok(&["lease", "revoke", &lease]),
+        format!("lease {lease} revoked\n")
+    );
+    assert_eq!(
+        c.ctl_ok(&["lock", "mylock", "--", "echo", "held"]),
+        "held\n"
+    );
+    // elect: a proposal becomes leader and prints its name and value, then is stopped.
+    let mut elect = Command::new(common::etcdctl_bin())
+        .env("ETCDCTL_API", "3")
+        .args([
+            &format!("--endpoints={}", c.endpoint(0)),
+            "elect",
+            "myelection",
+            "p1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = std::io::BufReader::new(elect.stdout.take().unwrap());
+    let first = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        reader
+            .lines()
+            .take(2)
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+    });
+    wait_until(Duration::from_secs(10), "the candidate leads", || {
+        first.is_finished()
+    });
+    let _ = elect.kill();
+    let _ = elect.wait();
+    let led = first.join().unwrap();
+    assert!(led[0].starts_with("myelection/"), "{led:?}");
+    assert_eq!(led[1], "p1");
 }
