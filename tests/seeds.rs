@@ -214,6 +214,29 @@ fn seed_002_procfile_member_list_stop_write_restart_read() {
     drop(others);
 }
 
+/// A long-running etcdctl (watch, elect) on `endpoint`, and a thread collecting its first `n`
+/// stdout lines. The caller kills and reaps the child.
+fn etcdctl_lines(
+    endpoint: &str,
+    args: &[&str],
+    n: usize,
+) -> (Child, std::thread::JoinHandle<Vec<String>>) {
+    let mut child = Command::new(common::etcdctl_bin())
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoint}"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        reader.lines().take(n).map(Result::unwrap).collect()
+    });
+    (child, lines)
+}
+
 /// Seed 003's etcdctl command list whose features land in later issues: run when they land.
 /// (`migrate` converts an etcd 2 data dir: nothing to migrate for ferrokv; `check perf` runs
 /// 60 s and is exercised by hand, see docs/profiling.md.)
@@ -249,26 +272,7 @@ fn seed_003_etcdctl_examples_and_command_list() {
     );
     assert_eq!(c.ctl_ok(&["del", "testkey"]), "1\n");
     // watch: "user updates testkey" while `etcdctl watch testkey` runs.
-    let mut watch = Command::new(common::etcdctl_bin())
-        .env("ETCDCTL_API", "3")
-        .args([
-            &format!("--endpoints={}", c.endpoint(0)),
-            "watch",
-            "testkey",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let reader = std::io::BufReader::new(watch.stdout.take().unwrap());
-    let lines = std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        reader
-            .lines()
-            .take(3)
-            .map(Result::unwrap)
-            .collect::<Vec<_>>()
-    });
+    let (mut watch, lines) = etcdctl_lines(&c.endpoint(0), &["watch", "testkey"], 3);
     wait_until(Duration::from_secs(10), "the watch sees the update", || {
         c.ctl_ok(&["put", "testkey", "2"]);
         lines.is_finished()
@@ -325,27 +329,7 @@ fn seed_003_etcdctl_examples_and_command_list() {
         "held\n"
     );
     // elect: a proposal becomes leader and prints its name and value, then is stopped.
-    let mut elect = Command::new(common::etcdctl_bin())
-        .env("ETCDCTL_API", "3")
-        .args([
-            &format!("--endpoints={}", c.endpoint(0)),
-            "elect",
-            "myelection",
-            "p1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let reader = std::io::BufReader::new(elect.stdout.take().unwrap());
-    let first = std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        reader
-            .lines()
-            .take(2)
-            .map(Result::unwrap)
-            .collect::<Vec<_>>()
-    });
+    let (mut elect, first) = etcdctl_lines(&c.endpoint(0), &["elect", "myelection", "p1"], 2);
     wait_until(Duration::from_secs(10), "the candidate leads", || {
         first.is_finished()
     });

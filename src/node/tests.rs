@@ -204,19 +204,7 @@ fn read_index_on_a_leader_is_answered_with_its_id_and_without_a_leader_is_refuse
 fn a_leader_change_fails_every_pending_read() {
     // Follower 2 of a 3-member cluster learns leader 1, asks for a read (forwarded to 1, never
     // answered), then hears of a newer term without leader: the read fails.
-    let mut d = driver(2, &[1, 2, 3]);
-    d.step(Message {
-        from: 1,
-        to: 2,
-        term: 1,
-        body: MessageBody::Heartbeat {
-            commit: 0,
-            ctx: Vec::new(),
-        },
-    })
-    .unwrap();
-    run_to_quiet(&mut d);
-    assert_eq!(d.status().leader_id, 1);
+    let mut d = follower_of_1(2, 2);
     d.read_index(5).unwrap();
     let forwarded = d.effects();
     assert!(

@@ -219,6 +219,28 @@ pub struct Hub {
     watchers_examined: u64,
 }
 
+/// A response carrying `events` at `revision` for one watcher.
+fn events_delivery(
+    (stream, watch_id): (StreamId, i64),
+    revision: i64,
+    events: Vec<Event>,
+    resume_rev: i64,
+    fragment: bool,
+) -> Delivery {
+    Delivery {
+        stream,
+        watch_id,
+        response: WatchResponse {
+            header: header(revision),
+            watch_id,
+            events,
+            ..Default::default()
+        },
+        resume_rev,
+        fragment,
+    }
+}
+
 fn header(revision: i64) -> Option<ResponseHeader> {
     Some(ResponseHeader {
         revision,
@@ -416,18 +438,13 @@ impl Hub {
                 continue; // filtered (NOPUT / NODELETE)
             }
             e.sent_since_tick = true;
-            out.push(Delivery {
-                stream,
-                watch_id,
-                response: WatchResponse {
-                    header: header(revision),
-                    watch_id,
-                    events: selected,
-                    ..Default::default()
-                },
-                resume_rev: e.watcher.next_rev.max(next_rev_floor),
-                fragment: e.watcher.fragment,
-            });
+            out.push(events_delivery(
+                (stream, watch_id),
+                revision,
+                selected,
+                e.watcher.next_rev.max(next_rev_floor),
+                e.watcher.fragment,
+            ));
         }
         out
     }
@@ -576,17 +593,9 @@ impl Hub {
                     }
                 };
                 self.groups.set(key, e, to, self.current_revision);
-                (!selected.is_empty()).then(|| Delivery {
-                    stream,
-                    watch_id,
-                    response: WatchResponse {
-                        header: header(revision),
-                        watch_id,
-                        events: selected,
-                        ..Default::default()
-                    },
-                    resume_rev,
-                    fragment: e.watcher.fragment,
+                (!selected.is_empty()).then(|| {
+                    let fragment = e.watcher.fragment;
+                    events_delivery((stream, watch_id), revision, selected, resume_rev, fragment)
                 })
             }
         }
