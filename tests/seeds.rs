@@ -8,6 +8,9 @@
 //! - seed 003: its etcdctl examples with the outputs it shows, then one call of every command of
 //!   its list that ferrokv serves; the others are listed in `SEED_003_PENDING` with their issue.
 //!
+//! The seeds' docker flows (seed 000's compose cluster, seed 003's `docker run` and compose
+//! cluster) are in `tests/seeds_docker.rs`.
+//!
 //! The Python tools live in the virtualenv `scripts/test` makes (`target/seed-venv`, or
 //! `FERROKV_TEST_VENV`). Both tests also pass against real etcd 3.4 (`FERROKV_TEST_SERVER=etcd`).
 

@@ -161,6 +161,7 @@ pub fn table(w: &KvWorkload, rows: &[RowResult]) -> String {
         "p50 ms",
         "p99 ms",
         "cpu µs/op",
+        "client µs/op",
         "ops/s",
         "cpu/op",
     ]);
@@ -185,6 +186,7 @@ pub fn table(w: &KvWorkload, rows: &[RowResult]) -> String {
                 format!("{:.2}", r.quantile_ms(0.50)),
                 format!("{:.2}", r.quantile_ms(0.99)),
                 fmt_opt(r.cpu_us_per_op(), 1),
+                fmt_opt(r.client_us_per_op(), 1),
             ]);
             if row.server == "ferrokv" {
                 cells.push(ratio(

@@ -97,6 +97,9 @@ pub struct LevelResult {
     /// CPU time of the server's members during the level, summed over them; `None` when they
     /// are not local processes.
     pub server_cpu: Option<Duration>,
+    /// CPU time of this benchmark process (the clients) during the level: on a machine the
+    /// clients share with the servers, what is left for the servers.
+    pub client_cpu: Duration,
 }
 
 impl LevelResult {
@@ -108,6 +111,11 @@ impl LevelResult {
     /// Server CPU per acknowledged operation, µs (all members together).
     pub fn cpu_us_per_op(&self) -> Option<f64> {
         us_per_op(self.server_cpu, self.ops)
+    }
+
+    /// Client (this process's) CPU per acknowledged operation, µs.
+    pub fn client_us_per_op(&self) -> Option<f64> {
+        us_per_op(Some(self.client_cpu), self.ops)
     }
 
     /// Latency quantile in ms.
@@ -189,6 +197,7 @@ pub async fn run_level(
         Budget::Duration(_) => 10_000,
     };
     let cpu = CpuMeter::start(pids)?;
+    let client_cpu = CpuMeter::start(&[std::process::id()])?;
     let start = Instant::now();
     let deadline = match budget {
         Budget::Duration(d) => Some(start + d),
@@ -261,6 +270,7 @@ pub async fn run_level(
     }
     let elapsed = start.elapsed();
     let server_cpu = cpu.finish()?;
+    let client_cpu = client_cpu.finish()?.unwrap_or_default();
     if let Some(t) = ticker {
         t.abort();
     }
@@ -271,5 +281,6 @@ pub async fn run_level(
         elapsed,
         latency_us,
         server_cpu,
+        client_cpu,
     })
 }

@@ -983,8 +983,19 @@ impl Cluster {
             }
             Effect::Persist(write) => self.persist(i, write)?,
             Effect::Apply(entries) => {
+                // One store batch per Apply, as the StoreActor does.
+                if let Some(store) = self.nodes[i].store.as_mut() {
+                    store.kv.defer_commits();
+                }
                 for entry in &entries {
                     self.apply(i, entry)?;
+                }
+                let node = &mut self.nodes[i];
+                if let Some(store) = node.store.as_mut() {
+                    store
+                        .kv
+                        .flush()
+                        .map_err(|e| storage_violation(node.id, &e))?;
                 }
                 let node = &mut self.nodes[i];
                 if let (Some(driver), Some(store)) = (node.driver.as_mut(), node.store.as_ref()) {

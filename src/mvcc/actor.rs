@@ -177,8 +177,13 @@ impl Handler<ApplyCommitted> for StoreActor {
     type Result = ();
 
     fn handle(&mut self, msg: ApplyCommitted, _: &mut Context<Self>) {
+        // One backend batch for the whole Ready's entries (reads here see them at once).
+        self.kv.defer_commits();
         for entry in msg.entries {
             self.apply(entry);
+        }
+        if let Err(e) = self.kv.flush() {
+            fatal(&e.to_string());
         }
         self.progress
             .revision

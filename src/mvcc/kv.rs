@@ -1,9 +1,9 @@
 //! [`Kv`]: the MVCC store — reads at a revision, and write transactions that turn one raft
 //! entry into one atomic backend batch and the watch events it produced.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::backend::{Backend, IntoBackend, MetaState, WriteBatch};
+use super::backend::{Backend, IntoBackend, MetaState, WriteBatch, WriteOp};
 use super::error::{MvccError, Result};
 use super::index::{KeyRange, TreeIndex};
 use super::lease::{LeaseChange, LeaseTable};
@@ -41,11 +41,28 @@ pub struct RangeResult {
 /// Every commit goes to the backend with `sync = false`: the raft log is the durable record, a
 /// crash may lose a suffix of the store's batches (never a middle one, [`Backend`] contract 2),
 /// and the entries after the surviving `applied_index` are replayed from the log.
+///
+/// Between [`Kv::defer_commits`] and [`Kv::flush`] the commits of many write transactions
+/// (one per raft entry) are collected into one backend batch: reads see them at once, the
+/// backend sees them together, atomically, with the state of the last one.
 pub struct Kv {
     backend: Box<dyn Backend>,
     index: TreeIndex,
     state: MetaState,
     leases: LeaseTable,
+    /// Commits not yet handed to the backend; `None` = commit each transaction at once.
+    deferred: Option<Deferred>,
+}
+
+/// Commits collected between [`Kv::defer_commits`] and [`Kv::flush`].
+#[derive(Default)]
+struct Deferred {
+    /// Their backend writes, in commit order.
+    batch: WriteBatch,
+    /// Every record those writes store, `(revision, is_tombstone)` → record, for reads.
+    records: HashMap<(Revision, bool), KeyValue>,
+    /// True once a transaction committed (the state must be written even with no op).
+    committed: bool,
 }
 
 impl std::fmt::Debug for Kv {
@@ -120,6 +137,7 @@ impl Kv {
             index,
             state,
             leases,
+            deferred: None,
         };
         tracing::debug!(
             ?state,
@@ -163,7 +181,33 @@ impl Kv {
 
     /// The record stored at `rev` (a tombstone's record has only its key set).
     pub fn record_at(&self, rev: Revision, tombstone: bool) -> Result<Option<KeyValue>> {
+        if let Some(kv) = self
+            .deferred
+            .as_ref()
+            .and_then(|d| d.records.get(&(rev, tombstone)))
+        {
+            return Ok(Some(kv.clone()));
+        }
         self.backend.get(rev, tombstone)
+    }
+
+    /// From now until [`Kv::flush`], write transactions commit into one collected batch
+    /// instead of one backend batch each (the `StoreActor` does this for every batch of
+    /// committed entries: one fjall write per Raft `Ready`, not per entry). Reads, in and out
+    /// of transactions, see collected commits at once. A no-op when already deferring.
+    pub fn defer_commits(&mut self) {
+        self.deferred.get_or_insert_with(Deferred::default);
+    }
+
+    /// Hands the commits collected since [`Kv::defer_commits`] to the backend as one atomic
+    /// batch with the current state (`sync = false`, like every commit), and commits each
+    /// transaction at once again. A no-op when nothing was collected. Errors:
+    /// [`MvccError::Storage`], fatal for the member ([`Backend`] contract 6).
+    pub fn flush(&mut self) -> Result<()> {
+        match self.deferred.take() {
+            Some(d) if d.committed => self.backend.commit(d.batch, &self.state, false),
+            _ => Ok(()),
+        }
     }
 
     /// The watch history of `(key, range_end)` (etcd's range rules): every retained change
@@ -197,7 +241,7 @@ impl Kv {
                     ..Default::default()
                 }
             } else {
-                self.backend.get(rev, false)?.ok_or_else(|| {
+                self.record_at(rev, false)?.ok_or_else(|| {
                     MvccError::Corrupt(format!("index refers to missing record {rev}"))
                 })?
             };
@@ -238,6 +282,7 @@ impl Kv {
         let view = ReadView {
             index: &self.index,
             backend: self.backend.as_ref(),
+            deferred: self.deferred.as_ref(),
             pending: None,
             revision: self.state.current_revision,
             compact_revision: self.state.compact_revision,
@@ -285,6 +330,7 @@ impl Kv {
 struct ReadView<'a> {
     index: &'a TreeIndex,
     backend: &'a dyn Backend,
+    deferred: Option<&'a Deferred>,
     pending: Option<&'a BTreeMap<Revision, KeyValue>>,
     revision: i64,
     compact_revision: i64,
@@ -324,6 +370,9 @@ impl ReadView<'_> {
     /// The put record at `rev`, which the index says exists.
     fn fetch(&self, rev: Revision) -> Result<KeyValue> {
         if let Some(kv) = self.pending.and_then(|p| p.get(&rev)) {
+            return Ok(kv.clone());
+        }
+        if let Some(kv) = self.deferred.and_then(|d| d.records.get(&(rev, false))) {
             return Ok(kv.clone());
         }
         self.backend
@@ -389,6 +438,7 @@ impl WriteTxn<'_> {
         ReadView {
             index: &self.kv.index,
             backend: self.kv.backend.as_ref(),
+            deferred: self.kv.deferred.as_ref(),
             pending: Some(&self.pending),
             revision: self.revision(),
             compact_revision: self.kv.state.compact_revision,
@@ -568,12 +618,43 @@ impl WriteTxn<'_> {
             compact_revision: self.compact_to.unwrap_or(self.kv.state.compact_revision),
         };
         let mut batch = std::mem::take(&mut self.batch);
-        if let Some(rev) = self.compact_to {
-            for (_, r, tombstone) in self.kv.index.compaction_removes(rev) {
-                batch.remove(r, tombstone);
+        match (&mut self.kv.deferred, self.compact_to) {
+            (Some(d), None) => {
+                // Collected: every record this transaction stores stays readable until flush.
+                for op in &batch.ops {
+                    if let WriteOp::PutRecord {
+                        rev,
+                        tombstone: true,
+                        kv,
+                    } = op
+                    {
+                        d.records.insert((*rev, true), kv.clone());
+                    }
+                }
+                d.records.extend(
+                    std::mem::take(&mut self.pending)
+                        .into_iter()
+                        .map(|(rev, kv)| ((rev, false), kv)),
+                );
+                d.batch.ops.append(&mut batch.ops);
+                d.committed = true;
+            }
+            (_, compact_to) => {
+                if let Some(rev) = compact_to {
+                    // A compaction removes records: hand the collected ones over first, so
+                    // the removals apply to them in order, then go on collecting.
+                    let deferring = self.kv.deferred.is_some();
+                    self.kv.flush()?;
+                    if deferring {
+                        self.kv.defer_commits();
+                    }
+                    for (_, r, tombstone) in self.kv.index.compaction_removes(rev) {
+                        batch.remove(r, tombstone);
+                    }
+                }
+                self.kv.backend.commit(batch, &state, false)?;
             }
         }
-        self.kv.backend.commit(batch, &state, false)?;
         self.kv.state = state;
         for change in std::mem::take(&mut self.lease_changes) {
             self.kv.leases.apply(change);
@@ -802,5 +883,100 @@ mod tests {
         assert_eq!(result.revision, 5, "header revision is the store revision");
         let mut txn = kv.write(6).unwrap();
         assert!(matches!(txn.compact(3), Err(MvccError::Compacted)));
+    }
+
+    #[test]
+    fn deferred_commits_are_read_at_once_and_reach_the_backend_as_one_batch() {
+        let disk = MemBackend::new();
+        let mut kv = Kv::open(disk.reopen()).unwrap();
+        kv.defer_commits();
+        let mut txn = kv.write(1).unwrap();
+        txn.put(b"a", b"1".to_vec(), 0).unwrap();
+        txn.commit().unwrap();
+        // The next entry of the same batch sees the first: previous version, history.
+        let mut txn = kv.write(2).unwrap();
+        let prev = txn.put(b"a", b"2".to_vec(), 0).unwrap().expect("a exists");
+        assert_eq!((prev.value.as_slice(), prev.mod_revision), (&b"1"[..], 2));
+        txn.commit().unwrap();
+        let mut txn = kv.write(3).unwrap();
+        txn.delete_range(b"a", b"").unwrap();
+        txn.commit().unwrap();
+        kv.mark_applied(4).unwrap();
+        assert_eq!(get(&kv, b"a", 3).unwrap().value, b"2");
+        let history = kv.history(b"a", b"", 0, true).unwrap();
+        assert_eq!(history.len(), 3);
+        assert_eq!(history[2].prev_kv.as_ref().unwrap().value, b"2");
+        assert_eq!(
+            kv.record_at(Revision::new(4, 0), true)
+                .unwrap()
+                .unwrap()
+                .key,
+            b"a"
+        );
+        assert_eq!(
+            disk.committed_batches(),
+            0,
+            "nothing reaches the backend before flush"
+        );
+
+        kv.flush().unwrap();
+        assert_eq!(disk.committed_batches(), 1, "four entries, one batch");
+        kv.flush().unwrap();
+        assert_eq!(
+            disk.committed_batches(),
+            1,
+            "flushing nothing writes nothing"
+        );
+        let reopened = Kv::open(disk.reopen()).unwrap();
+        assert_eq!(
+            (reopened.applied_index(), reopened.current_revision()),
+            (4, 4)
+        );
+        assert_eq!(reopened.history(b"a", b"", 0, false).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn compaction_inside_deferred_commits_removes_the_collected_records_too() {
+        let disk = MemBackend::new();
+        let mut kv = Kv::open(disk.reopen()).unwrap();
+        kv.defer_commits();
+        for (index, value) in [(1, "1"), (2, "2"), (3, "3")] {
+            let mut txn = kv.write(index).unwrap();
+            txn.put(b"k", value.as_bytes().to_vec(), 0).unwrap();
+            txn.commit().unwrap();
+        }
+        let mut txn = kv.write(4).unwrap();
+        txn.compact(3).unwrap();
+        txn.commit().unwrap();
+        let mut txn = kv.write(5).unwrap();
+        txn.put(b"k", b"4".to_vec(), 0).unwrap();
+        txn.commit().unwrap();
+        kv.flush().unwrap();
+        let reopened = Kv::open(disk.reopen()).unwrap();
+        let revisions: Vec<i64> = reopened
+            .history(b"k", b"", 3, false)
+            .unwrap()
+            .iter()
+            .map(|e| e.kv.as_ref().unwrap().mod_revision)
+            .collect();
+        assert_eq!(
+            revisions,
+            [3, 4, 5],
+            "the version at the compaction point is kept"
+        );
+        assert_eq!(
+            reopened.record_at(Revision::new(2, 0), false).unwrap(),
+            None,
+            "the collected record below the compaction point is gone"
+        );
+        assert!(
+            reopened
+                .record_at(Revision::new(3, 0), false)
+                .unwrap()
+                .is_some(),
+            "the collected record at the compaction point is kept"
+        );
+        assert_eq!(reopened.compact_revision(), 3);
+        assert_eq!(reopened.applied_index(), 5);
     }
 }
