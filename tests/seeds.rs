@@ -9,7 +9,8 @@
 //!   its list that ferrokv serves; the others are listed in `SEED_003_PENDING` with their issue.
 //!
 //! The seeds' docker flows (seed 000's compose cluster, seed 003's `docker run` and compose
-//! cluster) are in `tests/seeds_docker.rs`.
+//! cluster) are in `tests/seeds_docker.rs`; seed 000's four-VM flow, in network namespaces, is
+//! in `tests/seeds_netns.rs`.
 //!
 //! The Python tools live in the virtualenv `scripts/test` makes (`target/seed-venv`, or
 //! `FERROKV_TEST_VENV`). Both tests also pass against real etcd 3.4 (`FERROKV_TEST_SERVER=etcd`).
@@ -251,10 +252,6 @@ const SEED_003_PENDING: &[(&str, &str)] = &[
         "auth enable / disable, user *, role *",
         "issue 13 (security)",
     ),
-    (
-        "make-mirror",
-        "needs a destination cluster in the replay: not replayed yet",
-    ),
 ];
 
 /// Seed 003: its etcdctl examples verbatim, then one call of every command of its list that
@@ -341,4 +338,33 @@ fn seed_003_etcdctl_examples_and_command_list() {
     let led = first.join().unwrap();
     assert!(led[0].starts_with("myelection/"), "{led:?}");
     assert_eq!(led[1], "p1");
+
+    // make-mirror: every key of this cluster, then every later change, copied to another one.
+    let dest = Cluster::start(1, ClusterOpts::default());
+    struct Reap(Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _mirror = Reap(
+        Command::new(common::etcdctl_bin())
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", c.endpoint(0)))
+            .args(["make-mirror", &dest.endpoint(0)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "the existing keys mirrored",
+        || dest.ctl_ok(&["get", "/testdir/testkey", "--print-value-only"]) == "Hello world\n",
+    );
+    c.ctl_ok(&["put", "mirrored-later", "yes"]);
+    wait_until(Duration::from_secs(10), "a later put mirrored", || {
+        dest.ctl_ok(&["get", "mirrored-later", "--print-value-only"]) == "yes\n"
+    });
 }
