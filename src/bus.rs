@@ -34,6 +34,12 @@ use crate::watch::{Fetch, History, StreamId};
 
 // ---- to the RaftActor ----------------------------------------------------------------------
 
+/// Advance the Raft clock by this many ticks at once (etcd's initial election tick advance:
+/// a booting member need not wait a whole election timeout before its first campaign).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AdvanceTicks(pub u32);
+
 /// Raft messages from a peer (one received batch), stepped together and driven once.
 #[derive(Message)]
 #[rtype(result = "()")]

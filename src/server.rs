@@ -13,6 +13,7 @@
 //! thread; tonic handlers reach actors through `Addr::send`, whose future is `Send`.
 
 use crate::api::{self, Api, ApiConfig, ApiLinks};
+use crate::bus::AdvanceTicks;
 use crate::cluster::Members;
 use crate::config::{ClusterState, ServerConfig};
 use crate::lease::actor::LeaseReaper;
@@ -23,7 +24,7 @@ use crate::mvcc::actor::{StoreActor, StoreLinks, StoreProgress};
 use crate::node::RaftStatus;
 use crate::pb::etcdserverpb as pb;
 use crate::pb::peerpb::{MemberAttributes, internal_request};
-use crate::peer::actor::PeerLink;
+use crate::peer::actor::{ActivePeers, PeerLink};
 use crate::peer::server::PeerService;
 use crate::raft::actor::{RaftActor, RaftLinks, StoreInbox};
 use crate::raft::{ConfState, Config as RaftConfig, MemStorage, NodeId};
@@ -169,6 +170,14 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         .map(|(id, urls)| (*id, urls[0].clone()))
         .collect();
     let cluster_id = ids.cluster_id;
+    let active_peers = ActivePeers::default();
+    let tick_advance = TickAdvance {
+        members: ids.peers.len(),
+        election_ticks: cfg.election_ticks() as u32,
+        tick: tick_interval,
+        enabled: cfg.initial_election_tick_advance,
+        active: active_peers.clone(),
+    };
     // Election jitter and the first read-round id: distinct per start (a restarted member
     // must not reuse its previous incarnation's read contexts).
     let now_nanos = std::time::SystemTime::now()
@@ -214,7 +223,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 let peers = peer_links
                     .into_iter()
                     .map(|(id, url)| {
-                        let link = PeerLink::new(id, url, cluster_id).start();
+                        let link = PeerLink::new(id, url, cluster_id, active_peers.clone()).start();
                         (id, link.recipient())
                     })
                     .collect();
@@ -257,6 +266,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let (raft, actors) = addr_rx.recv().context("actor system failed to start")??;
 
     let runtime = tokio::runtime::Runtime::new()?;
+    runtime.spawn(tick_advance.run(raft.clone()));
     runtime.block_on(serve(
         cfg,
         ids.member_id,
@@ -266,6 +276,70 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         db,
         peer_urls,
     ))
+}
+
+/// etcd's initial election tick advance (`EtcdServer.adjustTicks`): a booting member need not
+/// sit through a whole election timeout before its first campaign. A single-member cluster
+/// fast-forwards `election_ticks − 1` ticks at once; a larger one, with
+/// `--initial-election-tick-advance` (default true), waits up to 5 s (etcd's
+/// `rafthttp.ConnReadTimeout`) for more than one peer connection and then fast-forwards
+/// `election_ticks − 2`, leaving two ticks for a leader's heartbeat to arrive. Raft safety does
+/// not depend on it: only the first election timeout gets shorter (pre-vote still applies).
+struct TickAdvance {
+    members: usize,
+    election_ticks: u32,
+    tick: Duration,
+    enabled: bool,
+    active: ActivePeers,
+}
+
+impl TickAdvance {
+    const PEER_WAIT: Duration = Duration::from_secs(5);
+    const POLL: Duration = Duration::from_millis(50);
+
+    async fn run(self, raft: Addr<RaftActor>) {
+        let forward =
+            |ticks: u32| Duration::from_millis(self.tick.as_millis() as u64 * ticks as u64);
+        if self.members == 1 {
+            let ticks = self.election_ticks.saturating_sub(1);
+            tracing::info!(
+                forward_ticks = ticks,
+                forward_duration = ?forward(ticks),
+                election_ticks = self.election_ticks,
+                "started as single-node; fast-forwarding election ticks"
+            );
+            raft.do_send(AdvanceTicks(ticks));
+            return;
+        }
+        if !self.enabled {
+            tracing::info!(
+                election_ticks = self.election_ticks,
+                "skipping initial election tick advance"
+            );
+            return;
+        }
+        tracing::info!(
+            election_ticks = self.election_ticks,
+            "starting initial election tick advance"
+        );
+        let deadline = tokio::time::Instant::now() + Self::PEER_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Self::POLL).await;
+            let peers = self.active.count();
+            if peers > 1 {
+                let ticks = self.election_ticks.saturating_sub(2);
+                tracing::info!(
+                    forward_ticks = ticks,
+                    forward_duration = ?forward(ticks),
+                    election_ticks = self.election_ticks,
+                    active_remote_members = peers,
+                    "initialized peer connections; fast-forwarding election ticks"
+                );
+                raft.do_send(AdvanceTicks(ticks));
+                return;
+            }
+        }
+    }
 }
 
 /// The actors client services talk to besides the `RaftActor`.

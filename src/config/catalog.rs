@@ -225,16 +225,7 @@ pub const FLAGS: &[EtcdFlag] = &[
     ),
     flag("heartbeat-interval", Uint, "100", IMPL),
     flag("election-timeout", Uint, "1000", IMPL),
-    flag(
-        "initial-election-tick-advance",
-        Bool,
-        "true",
-        Status::Ignored {
-            why: "a booting member always waits a whole election timeout before campaigning \
-                  (as etcd with =false)",
-            quiet: Some("false"),
-        },
-    ),
+    flag("initial-election-tick-advance", Bool, "true", IMPL),
     flag("listen-peer-urls", Urls, "http://localhost:2380", IMPL),
     flag("listen-client-urls", Urls, "http://localhost:2379", IMPL),
     flag(

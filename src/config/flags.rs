@@ -222,6 +222,20 @@ pub struct Flags {
     )]
     pub pre_vote: bool,
 
+    /// At start, fast-forward the election clock once peers are connected, so the first
+    /// election need not wait a whole election timeout (a single member always does).
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "true",
+        value_parser = go_bool,
+        action = ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub initial_election_tick_advance: bool,
+
     /// Serve runtime profiling data over HTTP at the client URLs + /debug/pprof/.
     #[arg(
         long,

@@ -381,6 +381,9 @@ pub struct ServerConfig {
     pub election_timeout_ms: u64,
     /// `--pre-vote`: run Raft's PreVote phase (ferrokv's default true, etcd 3.4's false).
     pub pre_vote: bool,
+    /// `--initial-election-tick-advance` (default true): at start, once peers are connected,
+    /// fast-forward the election clock (etcd `adjustTicks`; a single member always does).
+    pub initial_election_tick_advance: bool,
     /// `--max-request-bytes`: largest accepted client request, bytes.
     pub max_request_bytes: usize,
     /// `--max-txn-ops`: most ops in one branch of a Txn.
@@ -692,6 +695,7 @@ impl ServerConfig {
             heartbeat_interval_ms: flags.heartbeat_interval,
             election_timeout_ms: flags.election_timeout,
             pre_vote: flags.pre_vote,
+            initial_election_tick_advance: flags.initial_election_tick_advance,
             max_request_bytes: usize::try_from(flags.max_request_bytes).unwrap_or(usize::MAX),
             max_txn_ops: usize::try_from(flags.max_txn_ops).unwrap_or(usize::MAX),
             max_concurrent_streams: flags.max_concurrent_streams,
@@ -1163,6 +1167,7 @@ mod tests {
                 heartbeat_interval_ms: 100,
                 election_timeout_ms: 1000,
                 pre_vote: true,
+                initial_election_tick_advance: true,
                 max_request_bytes: 1_572_864,
                 max_txn_ops: 128,
                 max_concurrent_streams: u32::MAX,
@@ -1848,7 +1853,6 @@ mod tests {
             "--snapshot-count=5000",
             "--enable-v2",
             "--max-snapshots=5",
-            "--initial-election-tick-advance=false",
             "-v",
         ])
         .unwrap();

@@ -5,6 +5,8 @@ use crate::bus::SendMessages;
 use crate::pb::peerpb::{MessageBatch, raft_peer_client::RaftPeerClient};
 use crate::raft::Message;
 use actix::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -16,22 +18,52 @@ const BATCH_MESSAGES_MAX: usize = 256;
 const BACKOFF_MS_MIN: u64 = 50;
 const BACKOFF_MS_MAX: u64 = 1000;
 
+/// How many of a member's peer links have a connection open now (etcd rafthttp's "active
+/// peers"), shared by all of them; read at start for the initial election tick advance.
+#[derive(Clone, Debug, Default)]
+pub struct ActivePeers(Arc<AtomicUsize>);
+
+impl ActivePeers {
+    /// Peers with an open connection.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Counts one open connection while alive.
+struct Active(ActivePeers);
+
+impl Active {
+    fn open(peers: &ActivePeers) -> Active {
+        peers.0.fetch_add(1, Ordering::AcqRel);
+        Active(peers.clone())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Owns the queue to one peer; a task on the same arbiter drains it into a gRPC client
 /// stream, reconnecting with exponential backoff (50 ms … 1 s) when the stream breaks.
 pub struct PeerLink {
     peer_id: u64,
     url: String,
     cluster_id: u64,
+    active: ActivePeers,
     queue: Option<mpsc::Sender<Message>>,
 }
 
 impl PeerLink {
-    /// A link to `peer_id` at `url` (`http://host:port`).
-    pub fn new(peer_id: u64, url: String, cluster_id: u64) -> Self {
+    /// A link to `peer_id` at `url` (`http://host:port`), counted in `active` while connected.
+    pub fn new(peer_id: u64, url: String, cluster_id: u64, active: ActivePeers) -> Self {
         Self {
             peer_id,
             url,
             cluster_id,
+            active,
             queue: None,
         }
     }
@@ -47,6 +79,7 @@ impl Actor for PeerLink {
             self.peer_id,
             self.url.clone(),
             self.cluster_id,
+            self.active.clone(),
             rx,
         ));
     }
@@ -68,7 +101,13 @@ impl Handler<SendMessages> for PeerLink {
     }
 }
 
-async fn run_link(peer_id: u64, url: String, cluster_id: u64, mut rx: mpsc::Receiver<Message>) {
+async fn run_link(
+    peer_id: u64,
+    url: String,
+    cluster_id: u64,
+    active: ActivePeers,
+    mut rx: mpsc::Receiver<Message>,
+) {
     let mut backoff_ms = BACKOFF_MS_MIN;
     loop {
         let client = match RaftPeerClient::connect(url.clone()).await {
@@ -92,6 +131,7 @@ async fn run_link(peer_id: u64, url: String, cluster_id: u64, mut rx: mpsc::Rece
             }
         });
         tracing::info!(peer = peer_id, %url, "peer stream open");
+        let connected = Active::open(&active);
         backoff_ms = BACKOFF_MS_MIN;
         loop {
             tokio::select! {
@@ -114,6 +154,7 @@ async fn run_link(peer_id: u64, url: String, cluster_id: u64, mut rx: mpsc::Rece
                 }
             }
         }
+        drop(connected);
         tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
     }
 }

@@ -17,7 +17,9 @@
 //!         └─ ConfChangeApplied ─────────────────► logged (membership RPCs: not yet)
 //! ```
 
-use crate::bus::{ApplyCommitted, CancelWait, Persist, Propose, RegisterWait, SendMessages, Step};
+use crate::bus::{
+    AdvanceTicks, ApplyCommitted, CancelWait, Persist, Propose, RegisterWait, SendMessages, Step,
+};
 use crate::node::{Effect, NodeDriver, ProposeError, RaftStatus, Write};
 use crate::raft::{Config, MemStorage, Message, NodeId};
 use actix::prelude::*;
@@ -222,6 +224,17 @@ impl Actor for RaftActor {
             }
             act.drive(ctx);
         });
+        self.drive(ctx);
+    }
+}
+
+impl Handler<AdvanceTicks> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AdvanceTicks, ctx: &mut Context<Self>) {
+        for _ in 0..msg.0 {
+            self.driver.tick();
+        }
         self.drive(ctx);
     }
 }
