@@ -1,10 +1,12 @@
-//! `etcdserverpb.Maintenance`: Status from the member's real state; the other RPCs answer
+//! `etcdserverpb.Maintenance`: Status from the member's real state, Hash and HashKV of the
+//! store, Defragment, Alarm (none raised yet); Snapshot, MoveLeader and Downgrade answer
 //! `Unimplemented` until they are built (generated default stubs).
 
 use super::Api;
 use crate::pb::etcdserverpb::{
-    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, StatusRequest,
-    StatusResponse, alarm_request::AlarmAction, maintenance_server::Maintenance,
+    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
+    HashKvResponse, HashRequest, HashResponse, StatusRequest, StatusResponse,
+    alarm_request::AlarmAction, maintenance_server::Maintenance,
 };
 use tonic::{Request, Response, Status};
 
@@ -51,13 +53,39 @@ impl Maintenance for MaintenanceService {
 
     /// Defragment: asks fjall to compact every keyspace of this member's database fully,
     /// reclaiming space from deleted and compacted records (etcd rewrites its bolt file).
+    /// Answers an empty response, no header, as etcd 3.4 does.
     async fn defragment(
         &self,
         _: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
         self.api.defragment().await?;
-        Ok(Response::new(DefragmentResponse {
-            header: Some(self.api.header(self.revision().await?)),
+        Ok(Response::new(DefragmentResponse { header: None }))
+    }
+
+    /// Hash: a checksum of this member's whole store ([`crate::mvcc::Kv::hash`]); the header
+    /// carries the store revision it was taken at. Its value is ferrokv's own (etcd hashes its
+    /// bbolt file); compare members with HashKV.
+    async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        let (hash, revision) = self.api.hash_all().await?;
+        Ok(Response::new(HashResponse {
+            header: Some(self.api.header(revision)),
+            hash,
+        }))
+    }
+
+    /// HashKV (`etcdctl endpoint hashkv`): etcd's hash of the MVCC history up to
+    /// `revision` (0 = current), [`crate::mvcc::Kv::hash_kv`]; equal on every member and, for
+    /// the same history, equal to etcd's. Errors: `OutOfRange` "etcdserver: mvcc: required
+    /// revision has been compacted" / "... is a future revision".
+    async fn hash_kv(
+        &self,
+        request: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
+        let h = self.api.hash_kv(request.into_inner().revision).await?;
+        Ok(Response::new(HashKvResponse {
+            header: Some(self.api.header(h.revision)),
+            hash: h.hash,
+            compact_revision: h.compact_revision,
         }))
     }
 

@@ -18,7 +18,9 @@ pub mod watch;
 use crate::bus::{CancelWait, Propose};
 use crate::lease::actor::LeaseReaper;
 use crate::mvcc::ApplyOutcome;
-use crate::mvcc::actor::{GetStatus, LocalRange, StoreActor, StoreProgress, StoreStatus};
+use crate::mvcc::actor::{
+    GetStatus, HashAll, HashKv, LocalRange, StoreActor, StoreProgress, StoreStatus,
+};
 use crate::node::RaftStatus;
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse, ResponseHeader};
 use crate::pb::peerpb::{InternalRequest, internal_request};
@@ -284,6 +286,27 @@ impl Api {
             .send(GetStatus)
             .await
             .map_err(|_| error::stopped())
+    }
+
+    /// The store's HashKV at `revision` (0 = current). Errors: etcd's Compacted /
+    /// FutureRevision (`OutOfRange`), `Unavailable` when the store actor is gone.
+    pub async fn hash_kv(&self, revision: i64) -> Result<crate::mvcc::KvHash, Status> {
+        self.inner
+            .store
+            .send(HashKv(revision))
+            .await
+            .map_err(|_| error::stopped())?
+            .map_err(error::mvcc)
+    }
+
+    /// The whole store's hash and the current revision ([`crate::mvcc::Kv::hash`]).
+    pub async fn hash_all(&self) -> Result<(u32, i64), Status> {
+        self.inner
+            .store
+            .send(HashAll)
+            .await
+            .map_err(|_| error::stopped())?
+            .map_err(error::mvcc)
     }
 
     /// This member's id.

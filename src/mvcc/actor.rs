@@ -267,6 +267,32 @@ impl Handler<GetStatus> for StoreActor {
     }
 }
 
+/// `Maintenance.HashKV`: [`Kv::hash_kv`] at `revision` (0 = current), between batches.
+#[derive(Message)]
+#[rtype(result = "Result<crate::mvcc::KvHash, MvccError>")]
+pub struct HashKv(pub i64);
+
+impl Handler<HashKv> for StoreActor {
+    type Result = Result<crate::mvcc::KvHash, MvccError>;
+
+    fn handle(&mut self, HashKv(revision): HashKv, _: &mut Context<Self>) -> Self::Result {
+        self.kv.hash_kv(revision)
+    }
+}
+
+/// `Maintenance.Hash`: [`Kv::hash`] and the current revision, between batches.
+#[derive(Message)]
+#[rtype(result = "Result<(u32, i64), MvccError>")]
+pub struct HashAll;
+
+impl Handler<HashAll> for StoreActor {
+    type Result = Result<(u32, i64), MvccError>;
+
+    fn handle(&mut self, _: HashAll, _: &mut Context<Self>) -> Self::Result {
+        Ok((self.kv.hash()?, self.kv.current_revision()))
+    }
+}
+
 impl Handler<FetchHistory> for StoreActor {
     type Result = ();
 

@@ -3,7 +3,7 @@
 //! The index answers "which revision of which keys does a read at revision R see"; values live
 //! in the backend under those revisions. It is rebuilt from the backend on open.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use super::key_index::{KeyAt, KeyIndex, NotLive};
@@ -186,6 +186,16 @@ impl TreeIndex {
             );
         }
         out
+    }
+
+    /// The revisions a compaction at `at_rev` keeps among those ≤ `at_rev`: per key, the
+    /// newest put ≤ `at_rev` of the generation alive at `at_rev` (etcd `treeIndex.Keep`, which
+    /// leaves tombstones out). HashKV skips compacted-away records by it.
+    pub fn keep(&self, at_rev: i64) -> BTreeSet<Revision> {
+        self.keys
+            .values()
+            .filter_map(|ki| ki.kept_at(at_rev))
+            .collect()
     }
 
     /// Compacts every key at `at_rev` and drops keys left without history.

@@ -207,6 +207,14 @@ impl KeyIndex {
         out
     }
 
+    /// The one put ≤ `at_rev` that compaction at `at_rev` keeps, if any: the newest put ≤
+    /// `at_rev` of the first generation that compaction does not drop (etcd `keyIndex.keep`).
+    pub fn kept_at(&self, at_rev: i64) -> Option<Revision> {
+        let (dropped_gens, _) = self.compaction_plan(at_rev);
+        let g = self.generations.get(dropped_gens)?;
+        g.newest_at(at_rev).map(|i| g.revs[i])
+    }
+
     /// Compacts at `at_rev`: removes what [`KeyIndex::compaction_removes`] lists. Reads at any
     /// revision ≥ `at_rev` answer exactly as before (etcd `keyIndex.compact`).
     pub fn compact(&mut self, at_rev: i64) {

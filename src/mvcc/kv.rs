@@ -33,6 +33,22 @@ pub struct RangeResult {
     pub revision: i64,
 }
 
+/// The answer of [`Kv::hash_kv`] (etcd `HashKVResponse` fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvHash {
+    /// CRC-32C of the store's history up to the requested revision.
+    pub hash: u32,
+    /// The store's current revision (the response header's).
+    pub revision: i64,
+    /// The store's compacted revision (-1 = never compacted).
+    pub compact_revision: i64,
+}
+
+/// CRC-32C (Castagnoli), the checksum of etcd's HashKV.
+const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+/// etcd's name of the bucket HashKV covers; the hash starts with it.
+const KEY_BUCKET_NAME: &[u8] = b"key";
+
 /// The MVCC store.
 ///
 /// Invariant: `index` describes exactly the records of the backend's `kv` space, and `state`
@@ -189,6 +205,70 @@ impl Kv {
             return Ok(Some(kv.clone()));
         }
         self.backend.get(rev, tombstone)
+    }
+
+    /// etcd's `HashKV`: CRC-32C of `"key"` and then, in revision order, of every record with
+    /// `main ≤ revision` — its revision key (17 bytes, 18 for a tombstone) and its
+    /// protobuf-encoded `KeyValue` — leaving out records at or below the compacted revision
+    /// that a compaction at `revision` would not keep (etcd 3.4.23/3.5.0 `store.HashByRev`,
+    /// whose record bytes are the same as ours, so the same history hashes alike on etcd and
+    /// ferrokv; like etcd 3.4.23, compaction here removes a tombstone at the compaction
+    /// revision, so the later rule that skips one is moot). `revision` 0 = the current
+    /// revision. Equal on every member at the same revision. Reads the backend: call it
+    /// between batches (never while [`Kv::defer_commits`] collects). Errors:
+    /// [`MvccError::Compacted`] at or below the compacted revision (etcd 3.4.23 and 3.5.0;
+    /// etcd ≥ 3.4.27/3.5.10 also hash at it), [`MvccError::FutureRevision`] above the current
+    /// one, `Storage`/`Corrupt` from the backend.
+    pub fn hash_kv(&self, revision: i64) -> Result<KvHash> {
+        let (compact, current) = (self.state.compact_revision, self.state.current_revision);
+        if revision > 0 && revision <= compact {
+            return Err(MvccError::Compacted);
+        }
+        if revision > current {
+            return Err(MvccError::FutureRevision);
+        }
+        debug_assert!(
+            self.deferred.is_none(),
+            "hash_kv while commits are collected"
+        );
+        let at = if revision <= 0 { current } else { revision };
+        let keep = self.index.keep(at);
+        let mut digest = CASTAGNOLI.digest();
+        digest.update(KEY_BUCKET_NAME);
+        for record in self.backend.scan() {
+            let (rev, tombstone, kv) = record?;
+            if rev.main > at || (rev.main <= compact && !keep.is_empty() && !keep.contains(&rev)) {
+                continue;
+            }
+            digest.update(&rev.to_key(tombstone));
+            digest.update(&prost::Message::encode_to_vec(&kv));
+        }
+        Ok(KvHash {
+            hash: digest.finalize(),
+            revision: current,
+            compact_revision: compact,
+        })
+    }
+
+    /// etcd's `Hash` (a check of the whole store, "for testing"): CRC-32C of every record of
+    /// the `kv` space (revision key and encoded `KeyValue`) and of every granted lease (id and
+    /// TTL, big-endian), in order. etcd hashes its bbolt file's buckets, so the two servers'
+    /// values differ; ferrokv's members agree with each other at the same applied index.
+    /// Errors: `Storage`/`Corrupt` from the backend.
+    pub fn hash(&self) -> Result<u32> {
+        debug_assert!(self.deferred.is_none(), "hash while commits are collected");
+        let mut digest = CASTAGNOLI.digest();
+        for record in self.backend.scan() {
+            let (rev, tombstone, kv) = record?;
+            digest.update(&rev.to_key(tombstone));
+            digest.update(&prost::Message::encode_to_vec(&kv));
+        }
+        for lease in self.backend.scan_leases() {
+            let (id, ttl) = lease?;
+            digest.update(&id.to_be_bytes());
+            digest.update(&ttl.to_be_bytes());
+        }
+        Ok(digest.finalize())
     }
 
     /// From now until [`Kv::flush`], write transactions commit into one collected batch

@@ -39,7 +39,7 @@ pub use apply::{ApplyOutcome, Request, Response};
 pub use backend::{Backend, IntoBackend, MetaState, WriteBatch, WriteOp};
 pub use error::MvccError;
 pub use fjall_backend::FjallBackend;
-pub use kv::{Kv, RangeOptions, RangeResult, WriteTxn};
+pub use kv::{Kv, KvHash, RangeOptions, RangeResult, WriteTxn};
 pub use lease::{LeaseEntry, LeaseTable, MAX_LEASE_TTL_SECS};
 pub use mem_backend::MemBackend;
 pub use revision::Revision;
