@@ -25,6 +25,7 @@
 pub mod api;
 pub mod bus;
 pub mod cluster;
+pub mod compactor;
 pub mod config;
 pub mod lease;
 pub mod log;

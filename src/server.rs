@@ -386,6 +386,12 @@ async fn serve(
             request_timeout: Duration::from_millis(5000 + 2 * cfg.election_timeout_ms),
         },
     );
+    if let Some(mode) = cfg.auto_compaction {
+        tokio::spawn(crate::compactor::run(
+            crate::compactor::AutoCompactor::new(mode),
+            api.clone(),
+        ));
+    }
     let max_decode = cfg.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let mut servers = tokio::task::JoinSet::new();
     for addr in cfg.listen_peer_addrs.clone() {

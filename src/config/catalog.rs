@@ -177,11 +177,6 @@ const BBOLT: Status = Status::Ignored {
     why: "it tunes etcd's bbolt backend; ferrokv's backend is fjall",
     quiet: None,
 };
-const COMPACTION: Status = Status::Ignored {
-    why: "ferrokv has no automatic compaction yet; compact with `etcdctl compaction` or the \
-          Compact RPC (Kubernetes compacts by itself)",
-    quiet: None,
-};
 const CORRUPT_CHECK: Status = Status::Refused {
     why: "ferrokv has no cross-member corruption check yet",
 };
@@ -323,12 +318,12 @@ pub const FLAGS: &[EtcdFlag] = &[
         },
     ),
     flag("pre-vote", Bool, "false", IMPL),
-    flag("auto-compaction-retention", Retention, "0", COMPACTION),
+    flag("auto-compaction-retention", Retention, "0", IMPL),
     flag(
         "auto-compaction-mode",
         Choice(&["periodic", "revision"]),
         "periodic",
-        COMPACTION,
+        IMPL,
     ),
     flag(
         "enable-v2",

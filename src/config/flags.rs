@@ -253,6 +253,16 @@ pub struct Flags {
     #[arg(long, value_name = "URLS", default_value = "")]
     pub listen_metrics_urls: String,
 
+    /// Automatic compaction retention: with --auto-compaction-mode=periodic a Go duration
+    /// ('30m', '1h') or an integer number of hours; with 'revision' a number of revisions.
+    /// 0 disables automatic compaction.
+    #[arg(long, value_name = "RETENTION", default_value = "0", value_parser = compaction_retention)]
+    pub auto_compaction_retention: String,
+
+    /// How --auto-compaction-retention counts: 'periodic' (time) or 'revision'.
+    #[arg(long, value_name = "MODE", default_value = "periodic", value_parser = compaction_mode)]
+    pub auto_compaction_mode: String,
+
     /// Log format family: 'zap' (structured) or 'capnslog'.
     #[arg(long, value_name = "LOGGER", default_value = "capnslog")]
     pub logger: String,
@@ -301,6 +311,23 @@ fn go_int(text: &str) -> Result<i64, &'static str> {
 
 fn go_duration(text: &str) -> Result<Duration, &'static str> {
     goflag::parse_duration(text)
+}
+
+/// etcd's check of `--auto-compaction-retention`: an integer or a Go duration.
+fn compaction_retention(text: &str) -> Result<String, String> {
+    if goflag::parse_int(text).is_err() && goflag::parse_duration(text).is_err() {
+        return Err(format!(
+            "error parsing CompactionRetention: time: invalid duration {text:?}"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+fn compaction_mode(text: &str) -> Result<String, &'static str> {
+    match text {
+        "periodic" | "revision" => Ok(text.to_owned()),
+        _ => Err("invalid value (valid: periodic, revision)"),
+    }
 }
 
 fn cluster_state(text: &str) -> Result<ClusterState, &'static str> {

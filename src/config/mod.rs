@@ -381,6 +381,9 @@ pub struct ServerConfig {
     pub election_timeout_ms: u64,
     /// `--pre-vote`: run Raft's PreVote phase (ferrokv's default true, etcd 3.4's false).
     pub pre_vote: bool,
+    /// `--auto-compaction-mode` + `--auto-compaction-retention`; `None` when the retention is
+    /// 0 (etcd's default: no automatic compaction). See [`crate::compactor`].
+    pub auto_compaction: Option<crate::compactor::AutoCompaction>,
     /// `--initial-election-tick-advance` (default true): at start, once peers are connected,
     /// fast-forward the election clock (etcd `adjustTicks`; a single member always does).
     pub initial_election_tick_advance: bool,
@@ -696,6 +699,10 @@ impl ServerConfig {
             election_timeout_ms: flags.election_timeout,
             pre_vote: flags.pre_vote,
             initial_election_tick_advance: flags.initial_election_tick_advance,
+            auto_compaction: auto_compaction(
+                &flags.auto_compaction_mode,
+                &flags.auto_compaction_retention,
+            ),
             max_request_bytes: usize::try_from(flags.max_request_bytes).unwrap_or(usize::MAX),
             max_txn_ops: usize::try_from(flags.max_txn_ops).unwrap_or(usize::MAX),
             max_concurrent_streams: flags.max_concurrent_streams,
@@ -818,6 +825,38 @@ pub fn etcd_url_string(url: &Url) -> String {
 /// The environment variable that stands for a flag: `max-txn-ops` ⇒ `ETCD_MAX_TXN_OPS`.
 pub fn env_var_for_flag(long_flag: &str) -> String {
     format!("{ENV_PREFIX}{}", long_flag.replace('-', "_").to_uppercase())
+}
+
+/// etcd's `parseCompactionRetention`: a non-negative integer is hours (periodic) or revisions
+/// (revision); anything else is a Go duration (for revision mode etcd then counts its
+/// nanoseconds as revisions, and so does this). 0 = off. Both values were already checked
+/// against the flag catalog (`Kind::Retention`, `Kind::Choice`), whose errors carry etcd's
+/// wording, so an unparsable value here cannot occur and means off.
+fn auto_compaction(mode: &str, retention: &str) -> Option<crate::compactor::AutoCompaction> {
+    use crate::compactor::AutoCompaction;
+    let revision_mode = mode == "revision";
+    let parsed = match goflag::parse_int(retention) {
+        Ok(n) if n >= 0 => {
+            if revision_mode {
+                AutoCompaction::Revision(n)
+            } else {
+                AutoCompaction::Periodic(Duration::from_secs(n as u64 * 3600))
+            }
+        }
+        _ => {
+            let d = goflag::parse_duration(retention).ok()?;
+            if revision_mode {
+                AutoCompaction::Revision(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            } else {
+                AutoCompaction::Periodic(d)
+            }
+        }
+    };
+    match parsed {
+        AutoCompaction::Periodic(d) if d.is_zero() => None,
+        AutoCompaction::Revision(0) => None,
+        p => Some(p),
+    }
 }
 
 /// How a setting was spelled, for messages: `--max-wals=10`, plus where it came from unless
@@ -1168,6 +1207,7 @@ mod tests {
                 election_timeout_ms: 1000,
                 pre_vote: true,
                 initial_election_tick_advance: true,
+                auto_compaction: None,
                 max_request_bytes: 1_572_864,
                 max_txn_ops: 128,
                 max_concurrent_streams: u32::MAX,
@@ -2013,6 +2053,37 @@ mod tests {
     }
 
     #[test]
+    fn auto_compaction_retention_as_etcd_parses_it() {
+        use crate::compactor::AutoCompaction;
+        let ac = |args: &[&str]| parse(args).unwrap().auto_compaction;
+        assert_eq!(ac(&[]), None, "etcd's default: off");
+        assert_eq!(ac(&["--auto-compaction-retention=0"]), None);
+        assert_eq!(
+            ac(&["--auto-compaction-retention=2"]),
+            Some(AutoCompaction::Periodic(Duration::from_secs(2 * 3600))),
+            "a bare integer is hours in periodic mode"
+        );
+        assert_eq!(
+            ac(&["--auto-compaction-retention=30m"]),
+            Some(AutoCompaction::Periodic(Duration::from_secs(1800)))
+        );
+        assert_eq!(
+            ac(&[
+                "--auto-compaction-mode=revision",
+                "--auto-compaction-retention=1000"
+            ]),
+            Some(AutoCompaction::Revision(1000))
+        );
+        assert_eq!(
+            parse(&["--auto-compaction-mode=hourly"])
+                .unwrap_err()
+                .to_string(),
+            "invalid value \"hourly\" for flag -auto-compaction-mode: invalid value (valid: \
+             periodic, revision)"
+        );
+    }
+
+    #[test]
     fn etcds_sample_config_file_is_accepted() {
         // etcd 3.4.23's etcd.conf.yml.sample, with its warnings for what ferrokv ignores.
         let (_dir, path) = write_config(SAMPLE_CONFIG);
@@ -2028,7 +2099,6 @@ mod tests {
         assert_eq!(
             ignored,
             [
-                "ignoring --auto-compaction-retention",
                 "ignoring --enable-v2",
                 "ignoring --snapshot-count",
                 "ignoring --strict-reconfig-check",

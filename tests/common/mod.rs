@@ -81,6 +81,8 @@ pub struct ClusterOpts {
     pub log_level: String,
     /// How long `start`/`restart` wait for the members to be healthy.
     pub ready_timeout: Duration,
+    /// More server flags, appended to every member's command line.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for ClusterOpts {
@@ -92,6 +94,7 @@ impl Default for ClusterOpts {
             max_txn_ops: None,
             log_level: "info".to_string(),
             ready_timeout: Duration::from_secs(30),
+            extra_args: Vec::new(),
         }
     }
 }
@@ -288,6 +291,7 @@ impl Cluster {
         if let Some(n) = self.opts.max_txn_ops {
             args.push(format!("--max-txn-ops={n}"));
         }
+        args.extend(self.opts.extra_args.iter().cloned());
         args
     }
 
