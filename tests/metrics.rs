@@ -128,3 +128,20 @@ async fn metrics_and_health_are_served_on_the_client_port_beside_grpc() {
     assert_eq!((status, body.trim()), (503, r#"{"health":"false"}"#));
     assert!(metric(&ep, "etcd_server_health_failures") >= 1.0);
 }
+
+/// A path no endpoint serves: Go's plain 404, as etcd's HTTP mux answers (tonic's fallback
+/// would answer `200` with a gRPC status).
+#[test]
+fn unknown_http_paths_are_404() {
+    let c = Cluster::start(1, ClusterOpts::default());
+    // (`/v3/...` belongs to the JSON gateway, whose 404 reads "Not Found": issue 12.)
+    for path in ["/nope", "/metrics/extra", "/debugging"] {
+        let (status, content_type, body) = get(&c.endpoint(0), path);
+        assert_eq!(
+            (status, body.as_str()),
+            (404, "404 page not found\n"),
+            "{path}"
+        );
+        assert_eq!(content_type, "text/plain; charset=utf-8", "{path}");
+    }
+}

@@ -7,8 +7,10 @@
 //!   `etcdhttp.checkHealth`, which also requires no active alarm and uses a quorum read).
 //! - `GET /debug/pprof/profile?seconds=N[&format=svg]`, only with `--enable-pprof`: a CPU
 //!   profile of the process ([`pprof`]). Every other `/debug/pprof/` path, and this one without
-//!   the flag, is a 404 with Go's text, as etcd answers: routed explicitly, because tonic's
-//!   fallback answers any unknown path `200` with `grpc-status: 12` (Unimplemented).
+//!   the flag, is a 404 with Go's text, as etcd answers.
+//! - Any other path: `404 page not found` for plain HTTP, as etcd; a gRPC request
+//!   (`content-type: application/grpc…`) for an unknown method gets gRPC's `Unimplemented`
+//!   (`200`, `grpc-status: 12`), as tonic would ([`unknown_path`]).
 //!
 //! tonic's router is an axum `Router`; these routes join it, and the client server accepts
 //! HTTP/1.1 next to HTTP/2 (tonic detects the HTTP/2 preface per connection). gRPC requests
@@ -69,10 +71,10 @@ impl Http {
             http = http.route(pprof::PROFILE_PATH, get(pprof::profile));
         }
         let http = http.with_state(self.clone());
-        // Routes::default() keeps tonic's fallback: an unknown gRPC method → Unimplemented.
         tonic::service::Routes::default()
             .into_axum_router()
             .merge(http)
+            .fallback(unknown_path)
             .into()
     }
 
@@ -127,7 +129,45 @@ async fn health(State(http): State<Http>) -> Response {
 }
 
 /// Go's `http.NotFound`, which etcd answers for paths it does not serve.
+/// Requests no route matched: gRPC ones answered as tonic does (`Unimplemented`), the rest
+/// with Go's plain 404 (etcd's HTTP mux).
+pub async fn unknown_path(request: axum::extract::Request) -> Response {
+    let grpc = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        tonic::Status::unimplemented("").into_http()
+    } else {
+        not_found().await
+    }
+}
+
 async fn not_found() -> Response {
     let content_type = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
     (StatusCode::NOT_FOUND, content_type, "404 page not found\n").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(content_type: Option<&str>) -> Response {
+        let mut request = axum::http::Request::post("/etcdserverpb.Nope/Nothing");
+        if let Some(ct) = content_type {
+            request = request.header(header::CONTENT_TYPE, ct);
+        }
+        unknown_path(request.body(axum::body::Body::empty()).unwrap()).await
+    }
+
+    #[tokio::test]
+    async fn unknown_grpc_methods_are_unimplemented_and_other_paths_404() {
+        let grpc = answer(Some("application/grpc+proto")).await;
+        assert_eq!(grpc.status(), StatusCode::OK);
+        assert_eq!(grpc.headers()["grpc-status"], "12");
+        for ct in [None, Some("text/plain"), Some("application/json")] {
+            assert_eq!(answer(ct).await.status(), StatusCode::NOT_FOUND, "{ct:?}");
+        }
+    }
 }
