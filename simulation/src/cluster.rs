@@ -1271,6 +1271,7 @@ fn response_revision(response: &Response) -> i64 {
         Response::Compaction(r) => &r.header,
         Response::LeaseGrant(r) => &r.header,
         Response::LeaseRevoke(r) => &r.header,
+        Response::Alarm(r) => &r.header,
     };
     header.as_ref().map_or(0, |h| h.revision)
 }

@@ -63,7 +63,8 @@ pub fn mvcc(e: MvccError) -> Status {
         MvccError::KeyNotFound | MvccError::ValueProvided | MvccError::LeaseProvided => {
             Status::invalid_argument(text)
         }
-        MvccError::Corrupt(_) => Status::data_loss(text),
+        MvccError::Corrupt(_) | MvccError::CorruptCluster => Status::data_loss(text),
+        MvccError::NoSpace => Status::resource_exhausted(text),
         _ => Status::internal(text),
     }
 }

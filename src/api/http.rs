@@ -2,9 +2,9 @@
 //! does the same, so `curl http://127.0.0.1:2379/metrics` works against either):
 //!
 //! - `GET /metrics`: Prometheus text exposition of [`crate::metrics`].
-//! - `GET /health`: `200 {"health":"true"}` when this member knows a leader and a
-//!   linearizable read completes within 1 s; else `503 {"health":"false"}` (etcd 3.4
-//!   `etcdhttp.checkHealth`, which also requires no active alarm and uses a quorum read).
+//! - `GET /health`: `200 {"health":"true"}` when no alarm is active, this member knows a
+//!   leader and a linearizable read completes within 1 s; else `503 {"health":"false"}` (etcd
+//!   3.4 `etcdhttp.checkHealth`).
 //! - `GET /debug/pprof/profile?seconds=N[&format=svg]`, only with `--enable-pprof`: a CPU
 //!   profile of the process ([`pprof`]). Every other `/debug/pprof/` path, and this one without
 //!   the flag, is a 404 with Go's text, as etcd answers.
@@ -94,10 +94,14 @@ impl Http {
         }
     }
 
-    /// etcd 3.4 `checkHealth` without the alarm check (ferrokv raises no alarms yet).
+    /// etcd 3.4 `checkHealth`: no active alarm, a known leader, a linearizable read.
     async fn healthy(&self) -> bool {
         if self.api.raft_status().leader_id == 0 {
             return false;
+        }
+        match self.api.store_status().await {
+            Ok(status) if status.alarms.is_empty() => {}
+            _ => return false,
         }
         let read = self.api.range(RangeRequest {
             key: b"health".to_vec(),

@@ -6,7 +6,7 @@ use super::Api;
 use crate::pb::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
     HashKvResponse, HashRequest, HashResponse, StatusRequest, StatusResponse,
-    alarm_request::AlarmAction, maintenance_server::Maintenance,
+    maintenance_server::Maintenance,
 };
 use tonic::{Request, Response, Status};
 
@@ -25,30 +25,30 @@ impl MaintenanceService {
     }
 }
 
-impl MaintenanceService {
-    async fn revision(&self) -> Result<i64, Status> {
-        Ok(self.api.store_status().await?.revision)
-    }
-}
-
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
-    /// Alarms: ferrokv raises none yet (no space quota), so GET lists none and DEACTIVATE
-    /// of an alarm that is not active is a no-op, as in etcd. ACTIVATE answers
-    /// `Unimplemented` rather than pretending to raise an alarm.
+    /// Alarm: GET, ACTIVATE and DEACTIVATE go through the log, as in etcd, so every member
+    /// agrees on the active alarms; while NOSPACE is active writes that add data fail with
+    /// "etcdserver: mvcc: database space exceeded", while CORRUPT is active every request
+    /// through the log fails with "etcdserver: corrupt cluster" (etcd's capped and corrupt
+    /// appliers, `mvcc::apply`).
     async fn alarm(
         &self,
         request: Request<AlarmRequest>,
     ) -> Result<Response<AlarmResponse>, Status> {
-        if request.into_inner().action() == AlarmAction::Activate {
-            return Err(Status::unimplemented(
-                "alarm activation is not supported yet",
-            ));
+        use crate::mvcc::Response as Applied;
+        use crate::pb::peerpb::internal_request::Request as Internal;
+        match self
+            .api
+            .apply(Internal::Alarm(request.into_inner()))
+            .await?
+        {
+            Applied::Alarm(mut r) => {
+                r.header = self.api.full_header(r.header);
+                Ok(Response::new(r))
+            }
+            _ => Err(Status::internal("unexpected apply result for alarm")),
         }
-        Ok(Response::new(AlarmResponse {
-            header: Some(self.api.header(self.revision().await?)),
-            alarms: Vec::new(),
-        }))
     }
 
     /// Defragment: asks fjall to compact every keyspace of this member's database fully,

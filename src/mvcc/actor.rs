@@ -248,6 +248,8 @@ pub struct StoreStatus {
     pub applied_index: u64,
     /// Members, ordered by id.
     pub members: Vec<Member>,
+    /// Active alarms as `(member id, etcd AlarmType)`.
+    pub alarms: Vec<(u64, i32)>,
 }
 
 /// Ask for a [`StoreStatus`].
@@ -263,6 +265,7 @@ impl Handler<GetStatus> for StoreActor {
             revision: self.kv.current_revision(),
             applied_index: self.kv.applied_index(),
             members: self.members.list(),
+            alarms: self.kv.alarms().iter().copied().collect(),
         })
     }
 }

@@ -10,10 +10,11 @@ use super::error::{MvccError, Result};
 use super::kv::{Kv, RangeOptions, RangeResult, WriteTxn};
 use super::lease::MAX_LEASE_TTL_SECS;
 use crate::pb::etcdserverpb::{
-    CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
-    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest,
-    TxnResponse,
+    AlarmMember, AlarmRequest, AlarmResponse, AlarmType, CompactionRequest, CompactionResponse,
+    Compare, DeleteRangeRequest, DeleteRangeResponse, LeaseGrantRequest, LeaseGrantResponse,
+    LeaseRevokeRequest, LeaseRevokeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse,
+    RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
+    alarm_request::AlarmAction,
     compare::{CompareResult, CompareTarget, TargetUnion},
     range_request::{SortOrder, SortTarget},
     request_op, response_op,
@@ -38,6 +39,8 @@ pub enum Request {
     LeaseGrant(LeaseGrantRequest),
     /// Lease.LeaseRevoke, or the leader revoking an expired lease.
     LeaseRevoke(LeaseRevokeRequest),
+    /// Maintenance.Alarm: GET, ACTIVATE or DEACTIVATE (etcd `applierV3backend.Alarm`).
+    Alarm(AlarmRequest),
 }
 
 impl Request {
@@ -55,6 +58,7 @@ impl Request {
             Internal::Range(r) => Request::Range(r),
             Internal::LeaseGrant(r) => Request::LeaseGrant(r),
             Internal::LeaseRevoke(r) => Request::LeaseRevoke(r),
+            Internal::Alarm(r) => Request::Alarm(r),
             other @ Internal::MemberAttributes(_) => return Err(other),
         })
     }
@@ -80,6 +84,8 @@ pub enum Response {
     LeaseGrant(LeaseGrantResponse),
     /// Answer to [`Request::LeaseRevoke`].
     LeaseRevoke(LeaseRevokeResponse),
+    /// Answer to [`Request::Alarm`].
+    Alarm(AlarmResponse),
 }
 
 /// What applying one raft entry produced.
@@ -115,6 +121,11 @@ impl Kv {
         let Some(mut txn) = self.write(raft_index) else {
             return Ok(None);
         };
+        if let Some(refused) = refused_by_alarm(&txn.alarm_types(), req) {
+            drop(txn);
+            self.mark_applied(raft_index)?;
+            return Err(refused);
+        }
         match execute(&mut txn, req) {
             Ok(response) => {
                 let events = txn.commit()?;
@@ -181,6 +192,7 @@ fn execute(txn: &mut WriteTxn<'_>, req: &Request) -> Result<Response> {
                 error: String::new(),
             })
         }
+        Request::Alarm(a) => Response::Alarm(alarm(txn, a)),
         Request::LeaseRevoke(r) => {
             txn.revoke_lease(r.id)?;
             Response::LeaseRevoke(LeaseRevokeResponse {
@@ -188,6 +200,72 @@ fn execute(txn: &mut WriteTxn<'_>, req: &Request) -> Result<Response> {
             })
         }
     })
+}
+
+// ---- Alarms ---------------------------------------------------------------------------------
+
+/// etcd's capped and corrupt appliers: with CORRUPT active every request but Alarm is refused
+/// (`applierV3Corrupt`); with NOSPACE active, Put, LeaseGrant and a Txn that puts anywhere in
+/// its branches are (`applierV3Capped`); reads, deletes, compactions and revokes go on.
+fn refused_by_alarm(active: &[i32], req: &Request) -> Option<MvccError> {
+    if matches!(req, Request::Alarm(_)) {
+        return None;
+    }
+    if active.contains(&(AlarmType::Corrupt as i32)) {
+        return Some(MvccError::CorruptCluster);
+    }
+    let adds_data = match req {
+        Request::Put(_) | Request::LeaseGrant(_) => true,
+        Request::Txn(t) => txn_puts(t),
+        _ => false,
+    };
+    (adds_data && active.contains(&(AlarmType::Nospace as i32))).then_some(MvccError::NoSpace)
+}
+
+/// Whether a Txn puts in either branch, nested Txns included (etcd `isTxnReadonly` negated
+/// for puts).
+fn txn_puts(t: &TxnRequest) -> bool {
+    t.success
+        .iter()
+        .chain(&t.failure)
+        .any(|op| match &op.request {
+            Some(request_op::Request::RequestPut(_)) => true,
+            Some(request_op::Request::RequestTxn(inner)) => txn_puts(inner),
+            _ => false,
+        })
+}
+
+/// etcd `applierV3backend.Alarm`: GET lists the alarms of `alarm`'s type (all for NONE);
+/// ACTIVATE raises it for `member_id` and answers it; DEACTIVATE clears it and answers it,
+/// or answers nothing when it was not active.
+fn alarm(txn: &mut WriteTxn<'_>, a: &AlarmRequest) -> AlarmResponse {
+    let member = |m: u64, t: i32| AlarmMember {
+        member_id: m,
+        alarm: t,
+    };
+    let alarms = match a.action() {
+        AlarmAction::Get => txn
+            .alarm_list()
+            .into_iter()
+            .filter(|(_, t)| a.alarm == AlarmType::None as i32 || *t == a.alarm)
+            .map(|(m, t)| member(m, t))
+            .collect(),
+        AlarmAction::Activate => {
+            txn.raise_alarm(a.member_id, a.alarm);
+            vec![member(a.member_id, a.alarm)]
+        }
+        AlarmAction::Deactivate => {
+            if txn.clear_alarm(a.member_id, a.alarm) {
+                vec![member(a.member_id, a.alarm)]
+            } else {
+                Vec::new()
+            }
+        }
+    };
+    AlarmResponse {
+        header: header(txn.revision()),
+        alarms,
+    }
 }
 
 // ---- Range ----------------------------------------------------------------------------------
@@ -492,4 +570,126 @@ fn run_txn(txn: &mut WriteTxn<'_>, t: &TxnRequest, path: &TxnPath) -> Result<Txn
         succeeded: path.succeeded,
         responses,
     })
+}
+
+#[cfg(test)]
+mod alarm_tests {
+    use super::*;
+    use crate::mvcc::MemBackend;
+
+    fn alarm_req(action: AlarmAction, alarm: AlarmType) -> Request {
+        Request::Alarm(AlarmRequest {
+            action: action as i32,
+            member_id: 7,
+            alarm: alarm as i32,
+        })
+    }
+
+    fn put(key: &str) -> Request {
+        Request::Put(PutRequest {
+            key: key.into(),
+            value: b"v".to_vec(),
+            ..Default::default()
+        })
+    }
+
+    fn txn(op: request_op::Request) -> Request {
+        Request::Txn(TxnRequest {
+            success: vec![RequestOp { request: Some(op) }],
+            ..Default::default()
+        })
+    }
+
+    fn alarms(response: Option<ApplyOutcome>) -> Vec<(u64, i32)> {
+        match response.map(|o| o.response) {
+            Some(Response::Alarm(r)) => r.alarms.iter().map(|a| (a.member_id, a.alarm)).collect(),
+            other => panic!("not an alarm response: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nospace_caps_writes_that_add_data_and_corrupt_refuses_everything() {
+        let disk = MemBackend::new();
+        let mut kv = Kv::open(disk.reopen()).unwrap();
+        let mut index = 0;
+        let mut apply = |kv: &mut Kv, req: &Request| {
+            index += 1;
+            kv.apply(index, req)
+        };
+        apply(&mut kv, &put("a")).unwrap();
+        let raised = apply(
+            &mut kv,
+            &alarm_req(AlarmAction::Activate, AlarmType::Nospace),
+        );
+        assert_eq!(alarms(raised.unwrap()), [(7, AlarmType::Nospace as i32)]);
+
+        assert!(matches!(apply(&mut kv, &put("b")), Err(MvccError::NoSpace)));
+        let nested_put = txn(request_op::Request::RequestTxn(TxnRequest {
+            failure: vec![RequestOp {
+                request: Some(request_op::Request::RequestPut(PutRequest {
+                    key: b"c".to_vec(),
+                    ..Default::default()
+                })),
+            }],
+            ..Default::default()
+        }));
+        assert!(matches!(
+            apply(&mut kv, &nested_put),
+            Err(MvccError::NoSpace)
+        ));
+        let grant = Request::LeaseGrant(LeaseGrantRequest { ttl: 60, id: 9 });
+        assert!(matches!(apply(&mut kv, &grant), Err(MvccError::NoSpace)));
+        let delete_txn = txn(request_op::Request::RequestDeleteRange(
+            DeleteRangeRequest {
+                key: b"a".to_vec(),
+                ..Default::default()
+            },
+        ));
+        assert!(apply(&mut kv, &delete_txn).is_ok(), "deleting frees space");
+        assert_eq!(
+            kv.applied_index(),
+            6,
+            "a refused request still consumes its entry"
+        );
+
+        // The alarm is stored with the applied index: a restart keeps it.
+        let mut kv = Kv::open(disk.reopen()).unwrap();
+        assert_eq!(kv.alarms().len(), 1);
+        let got = apply(&mut kv, &alarm_req(AlarmAction::Get, AlarmType::None));
+        assert_eq!(alarms(got.unwrap()), [(7, AlarmType::Nospace as i32)]);
+        let cleared = apply(
+            &mut kv,
+            &alarm_req(AlarmAction::Deactivate, AlarmType::Nospace),
+        );
+        assert_eq!(alarms(cleared.unwrap()), [(7, AlarmType::Nospace as i32)]);
+        let again = apply(
+            &mut kv,
+            &alarm_req(AlarmAction::Deactivate, AlarmType::Nospace),
+        );
+        assert_eq!(alarms(again.unwrap()), [], "nothing to clear");
+        assert!(apply(&mut kv, &put("b")).is_ok());
+
+        apply(
+            &mut kv,
+            &alarm_req(AlarmAction::Activate, AlarmType::Corrupt),
+        )
+        .unwrap();
+        let range = Request::Range(RangeRequest {
+            key: b"b".to_vec(),
+            ..Default::default()
+        });
+        assert!(matches!(
+            apply(&mut kv, &range),
+            Err(MvccError::CorruptCluster)
+        ));
+        assert!(matches!(
+            apply(
+                &mut kv,
+                &Request::DeleteRange(DeleteRangeRequest::default())
+            ),
+            Err(MvccError::CorruptCluster)
+        ));
+        let listed = apply(&mut kv, &alarm_req(AlarmAction::Get, AlarmType::Corrupt));
+        assert_eq!(alarms(listed.unwrap()), [(7, AlarmType::Corrupt as i32)]);
+    }
 }

@@ -18,6 +18,8 @@
 //!   revision, compacted revision; three big-endian 8-byte words).
 //! - `lease`: lease id (8 bytes, big-endian) → framed granted TTL (i64 seconds, big-endian).
 //!   Which keys a lease holds is not stored: it is each key's `KeyValue.lease`.
+//! - `kv_meta` also holds the active alarms: `alarm/` ‖ member id (8 bytes BE) ‖ alarm type
+//!   (4 bytes BE, etcd's `AlarmType` number) → framed empty payload (etcd's `alarm` bucket).
 //!
 //! Every value is framed as `crc32 (4 bytes, big-endian) ‖ payload`, where the checksum covers
 //! the record's key and payload ([`frame`], [`unframe`]), so a flipped bit or a value stored under
@@ -47,6 +49,33 @@ pub type RecordIter<'a> = Box<dyn Iterator<Item = Result<(Revision, bool, KeyVal
 /// Every granted lease as `(id, ttl seconds)`, in id order, each checked
 /// ([`Backend::scan_leases`]).
 pub type LeaseIter<'a> = Box<dyn Iterator<Item = Result<(i64, i64)>> + 'a>;
+/// Every active alarm as `(member id, alarm type)`, in that order ([`Backend::scan_alarms`]).
+pub type AlarmIter<'a> = Box<dyn Iterator<Item = Result<(u64, i32)>> + 'a>;
+
+/// Prefix of alarm records in the `kv_meta` space.
+pub const ALARM_PREFIX: &[u8] = b"alarm/";
+
+/// The `kv_meta` key of alarm `alarm` raised by member `member`.
+pub fn alarm_key(member: u64, alarm: i32) -> Vec<u8> {
+    let mut key = ALARM_PREFIX.to_vec();
+    key.extend_from_slice(&member.to_be_bytes());
+    key.extend_from_slice(&alarm.to_be_bytes());
+    key
+}
+
+/// Decodes one alarm record (key under [`ALARM_PREFIX`], framed empty value).
+/// Errors: [`MvccError::Corrupt`].
+pub fn decode_alarm(key: &[u8], value: &[u8]) -> Result<(u64, i32)> {
+    unframe(key, value)?;
+    let rest = key.strip_prefix(ALARM_PREFIX).unwrap_or_default();
+    match (rest.get(..8), rest.get(8..)) {
+        (Some(member), Some(alarm)) if alarm.len() == 4 => Ok((
+            u64::from_be_bytes(member.try_into().expect("8 bytes")),
+            i32::from_be_bytes(alarm.try_into().expect("4 bytes")),
+        )),
+        _ => Err(MvccError::Corrupt(format!("alarm record key {key:02x?}"))),
+    }
+}
 
 /// Durable storage for the MVCC store: three ordered byte maps ([`Space`]) written only in
 /// atomic batches.
@@ -91,6 +120,10 @@ pub trait Backend: Send {
     /// ([`decode_lease`]).
     fn scan_leases(&self) -> LeaseIter<'_>;
 
+    /// Every active alarm as `(member id, alarm type)`, in that order, each checked
+    /// ([`decode_alarm`]).
+    fn scan_alarms(&self) -> AlarmIter<'_>;
+
     /// The stored state, or `None` for a store that never committed a batch.
     /// Errors: `Storage`, `Corrupt`.
     fn load_state(&self) -> Result<Option<MetaState>>;
@@ -111,6 +144,10 @@ impl Backend for Box<dyn Backend> {
 
     fn scan_leases(&self) -> LeaseIter<'_> {
         (**self).scan_leases()
+    }
+
+    fn scan_alarms(&self) -> AlarmIter<'_> {
+        (**self).scan_alarms()
     }
 
     fn load_state(&self) -> Result<Option<MetaState>> {
@@ -327,6 +364,20 @@ pub enum WriteOp {
         /// Lease id.
         id: i64,
     },
+    /// Record alarm `alarm` (etcd `AlarmType`) raised by member `member`.
+    PutAlarm {
+        /// The member the alarm is about.
+        member: u64,
+        /// etcd's alarm type number (1 NOSPACE, 2 CORRUPT).
+        alarm: i32,
+    },
+    /// Clear that alarm.
+    RemoveAlarm {
+        /// The member the alarm is about.
+        member: u64,
+        /// etcd's alarm type number.
+        alarm: i32,
+    },
 }
 
 impl WriteOp {
@@ -358,6 +409,20 @@ impl WriteOp {
             WriteOp::RemoveLease { id } => RawWrite {
                 space: Space::Lease,
                 key: id.to_be_bytes().to_vec(),
+                value: None,
+            },
+            WriteOp::PutAlarm { member, alarm } => {
+                let key = alarm_key(*member, *alarm);
+                let value = frame(&key, &[]);
+                RawWrite {
+                    space: Space::Meta,
+                    key,
+                    value: Some(value),
+                }
+            }
+            WriteOp::RemoveAlarm { member, alarm } => RawWrite {
+                space: Space::Meta,
+                key: alarm_key(*member, *alarm),
                 value: None,
             },
         }
@@ -401,6 +466,16 @@ impl WriteBatch {
         self.ops.push(WriteOp::RemoveLease { id });
     }
 
+    /// Records an active alarm.
+    pub fn put_alarm(&mut self, member: u64, alarm: i32) {
+        self.ops.push(WriteOp::PutAlarm { member, alarm });
+    }
+
+    /// Clears an alarm.
+    pub fn remove_alarm(&mut self, member: u64, alarm: i32) {
+        self.ops.push(WriteOp::RemoveAlarm { member, alarm });
+    }
+
     /// Number of ops (the state record not counted).
     pub fn len(&self) -> usize {
         self.ops.len()
@@ -441,6 +516,24 @@ pub(super) mod tests {
             "value moved under another key"
         );
         assert!(unframe(b"k1", b"ab").is_err());
+    }
+
+    #[test]
+    fn alarm_records_decode_back_and_are_checked() {
+        let mut batch = WriteBatch::new();
+        batch.put_alarm(0xfeed, 1);
+        batch.remove_alarm(0xfeed, 2);
+        let raw = batch.to_raw(&MetaState::default());
+        assert_eq!(raw[0].space, Space::Meta);
+        assert_eq!(raw[0].key, alarm_key(0xfeed, 1));
+        let value = raw[0].value.as_ref().unwrap();
+        assert_eq!(decode_alarm(&raw[0].key, value).unwrap(), (0xfeed, 1));
+        assert_eq!(raw[1].value, None, "a cleared alarm is a removal");
+        assert!(
+            decode_alarm(&alarm_key(0xfeed, 2), value).is_err(),
+            "moved record"
+        );
+        assert!(decode_alarm(b"alarm/short", &frame(b"alarm/short", &[])).is_err());
     }
 
     #[test]

@@ -39,6 +39,14 @@ pub enum MvccError {
     /// `ErrLeaseTTLTooLarge`; gRPC OutOfRange).
     #[error("etcdserver: too large lease TTL")]
     LeaseTtlTooLarge,
+    /// A NOSPACE alarm is active: writes that add data are refused until it is disarmed
+    /// (etcd `ErrNoSpace` / `ErrGRPCNoSpace`; gRPC ResourceExhausted).
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
+    /// A CORRUPT alarm is active: every request through the log is refused (etcd
+    /// `ErrCorrupt` / `ErrGRPCCorrupt`; gRPC DataLoss).
+    #[error("etcdserver: corrupt cluster")]
+    CorruptCluster,
     /// The backend failed (I/O, poisoned after a failed fsync, a simulated crash, ...). The
     /// source is the backend's own error (a `fjall::Error` for the server's backend), boxed so
     /// this type names no storage engine.

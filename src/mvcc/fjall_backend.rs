@@ -86,6 +86,13 @@ impl Backend for FjallBackend {
         }))
     }
 
+    fn scan_alarms(&self) -> super::backend::AlarmIter<'_> {
+        Box::new(self.meta.prefix(super::backend::ALARM_PREFIX).map(|guard| {
+            let (key, value) = guard.into_inner().map_err(storage)?;
+            super::backend::decode_alarm(&key, &value)
+        }))
+    }
+
     fn load_state(&self) -> Result<Option<MetaState>> {
         match self.meta.get(super::backend::STATE_KEY).map_err(storage)? {
             None => Ok(None),

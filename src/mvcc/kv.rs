@@ -66,6 +66,9 @@ pub struct Kv {
     index: TreeIndex,
     state: MetaState,
     leases: LeaseTable,
+    /// Active alarms as `(member id, etcd AlarmType)` (etcd's alarm store, in the `kv_meta`
+    /// space so it changes atomically with the applied index).
+    alarms: BTreeSet<(u64, i32)>,
     /// Commits not yet handed to the backend; `None` = commit each transaction at once.
     deferred: Option<Deferred>,
 }
@@ -148,11 +151,13 @@ impl Kv {
             }
             leases.apply(LeaseChange::Attach { id, key });
         }
+        let alarms = backend.scan_alarms().collect::<Result<BTreeSet<_>>>()?;
         let kv = Kv {
             backend,
             index,
             state,
             leases,
+            alarms,
             deferred: None,
         };
         tracing::debug!(
@@ -167,6 +172,11 @@ impl Kv {
     /// The granted leases and their keys (etcd lessor state that lives in the log order).
     pub fn leases(&self) -> &LeaseTable {
         &self.leases
+    }
+
+    /// The active alarms as `(member id, etcd AlarmType number)`, ordered.
+    pub fn alarms(&self) -> &BTreeSet<(u64, i32)> {
+        &self.alarms
     }
 
     /// Index of the last raft entry applied to this store (0 = none).
@@ -391,6 +401,7 @@ impl Kv {
             events: Vec::new(),
             compact_to: None,
             lease_changes: Vec::new(),
+            alarm_changes: Vec::new(),
         })
     }
 
@@ -480,6 +491,8 @@ pub struct WriteTxn<'a> {
     compact_to: Option<i64>,
     /// Lease grants, revokes and key attachments, applied to `kv.leases` at commit.
     lease_changes: Vec<LeaseChange>,
+    /// Alarms raised (`true`) or cleared, applied to `kv.alarms` at commit.
+    alarm_changes: Vec<(bool, u64, i32)>,
 }
 
 impl WriteTxn<'_> {
@@ -647,6 +660,54 @@ impl WriteTxn<'_> {
         Ok(())
     }
 
+    /// The active alarms, as this transaction sees them, ordered.
+    pub fn alarm_list(&self) -> Vec<(u64, i32)> {
+        let mut all = self.kv.alarms.clone();
+        for (raise, m, a) in &self.alarm_changes {
+            if *raise {
+                all.insert((*m, *a));
+            } else {
+                all.remove(&(*m, *a));
+            }
+        }
+        all.into_iter().collect()
+    }
+
+    /// The alarm types active, whoever raised them.
+    pub fn alarm_types(&self) -> Vec<i32> {
+        let mut types: Vec<i32> = self.alarm_list().into_iter().map(|(_, t)| t).collect();
+        types.dedup();
+        types
+    }
+
+    /// Whether alarm `alarm` of member `member` is active, as this transaction sees it.
+    pub fn alarm_active(&self, member: u64, alarm: i32) -> bool {
+        self.alarm_changes
+            .iter()
+            .rev()
+            .find(|(_, m, a)| (*m, *a) == (member, alarm))
+            .map_or(
+                self.kv.alarms.contains(&(member, alarm)),
+                |(raise, _, _)| *raise,
+            )
+    }
+
+    /// Raises alarm `alarm` for member `member` (a no-op write when already active).
+    pub fn raise_alarm(&mut self, member: u64, alarm: i32) {
+        self.batch.put_alarm(member, alarm);
+        self.alarm_changes.push((true, member, alarm));
+    }
+
+    /// Clears alarm `alarm` of member `member`; false when it was not active.
+    pub fn clear_alarm(&mut self, member: u64, alarm: i32) -> bool {
+        if !self.alarm_active(member, alarm) {
+            return false;
+        }
+        self.batch.remove_alarm(member, alarm);
+        self.alarm_changes.push((false, member, alarm));
+        true
+    }
+
     /// Revokes lease `id`: deletes every key attached to it, all in this transaction's one
     /// revision, and forgets the lease (etcd `lessor.Revoke`). Returns the deleted keys'
     /// previous versions in key order.
@@ -738,6 +799,13 @@ impl WriteTxn<'_> {
         self.kv.state = state;
         for change in std::mem::take(&mut self.lease_changes) {
             self.kv.leases.apply(change);
+        }
+        for (raise, member, alarm) in std::mem::take(&mut self.alarm_changes) {
+            if raise {
+                self.kv.alarms.insert((member, alarm));
+            } else {
+                self.kv.alarms.remove(&(member, alarm));
+            }
         }
         if let Some(rev) = self.compact_to {
             self.kv.index.compact(rev);

@@ -236,6 +236,19 @@ impl Backend for MemBackend {
         }
     }
 
+    fn scan_alarms(&self) -> super::backend::AlarmIter<'_> {
+        use super::backend::{ALARM_PREFIX, decode_alarm};
+        match self.live() {
+            Ok(disk) => Box::new(
+                snapshot(&disk, Space::Meta)
+                    .into_iter()
+                    .filter(|(k, _)| k.starts_with(ALARM_PREFIX))
+                    .map(|(k, v)| decode_alarm(&k, &v)),
+            ),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
+    }
+
     fn load_state(&self) -> Result<Option<MetaState>> {
         self.live()?
             .current

@@ -390,6 +390,7 @@ impl ModelTxn<'_> {
 
     fn apply(&mut self, req: &Request) -> Result<Response, MvccError> {
         Ok(match req {
+            Request::Alarm(_) => unreachable!("the model's workload proposes no alarms"),
             Request::Range(r) => Response::Range(self.range(r)?),
             Request::Put(p) => Response::Put(self.put(p)?),
             Request::DeleteRange(d) => Response::DeleteRange(self.delete(d)),
