@@ -40,6 +40,15 @@ use crate::watch::{Fetch, History, StreamId};
 #[rtype(result = "()")]
 pub struct AdvanceTicks(pub u32);
 
+/// Hand leadership to member `to` (etcd `MoveLeader`: the leader catches it up, then sends
+/// it TimeoutNow, Raft thesis §3.10). Ignored by a member that is not leader.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TransferLeader {
+    /// The transferee.
+    pub to: u64,
+}
+
 /// Raft messages from a peer (one received batch), stepped together and driven once.
 #[derive(Message)]
 #[rtype(result = "()")]

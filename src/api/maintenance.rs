@@ -1,12 +1,12 @@
 //! `etcdserverpb.Maintenance`: Status from the member's real state, Hash and HashKV of the
-//! store, Defragment, Alarm (none raised yet); Snapshot, MoveLeader and Downgrade answer
-//! `Unimplemented` until they are built (generated default stubs).
+//! store, Defragment, Alarm, MoveLeader; Snapshot answers `Unimplemented` until it is built
+//! (generated default stubs).
 
 use super::Api;
 use crate::pb::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
-    HashKvResponse, HashRequest, HashResponse, StatusRequest, StatusResponse,
-    maintenance_server::Maintenance,
+    HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
+    StatusRequest, StatusResponse, maintenance_server::Maintenance,
 };
 use tonic::{Request, Response, Status};
 
@@ -60,6 +60,16 @@ impl Maintenance for MaintenanceService {
     ) -> Result<Response<DefragmentResponse>, Status> {
         self.api.defragment().await?;
         Ok(Response::new(DefragmentResponse { header: None }))
+    }
+
+    /// MoveLeader (`etcdctl move-leader`): [`Api::move_leader`]; answers an empty response,
+    /// no header, as etcd does.
+    async fn move_leader(
+        &self,
+        request: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
+        self.api.move_leader(request.into_inner().target_id).await?;
+        Ok(Response::new(MoveLeaderResponse { header: None }))
     }
 
     /// Hash: a checksum of this member's whole store ([`crate::mvcc::Kv::hash`]); the header

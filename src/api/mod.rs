@@ -309,6 +309,61 @@ impl Api {
             .map_err(error::mvcc)
     }
 
+    /// etcd `MoveLeader`: this member must lead ("etcdserver: not leader", FailedPrecondition)
+    /// and `target` must be a voting member ("etcdserver: bad leader transferee",
+    /// FailedPrecondition); asks Raft to hand leadership over and waits until `target` leads,
+    /// at most the request timeout ("etcdserver: request timed out, leader transfer took too
+    /// long", Unavailable).
+    pub async fn move_leader(&self, target: u64) -> Result<(), Status> {
+        let me = self.inner.member_id;
+        if !self.inner.raft_status.borrow().is_leader {
+            return Err(Status::failed_precondition("etcdserver: not leader"));
+        }
+        let members = self.store_status().await?.members;
+        if !members.iter().any(|m| m.id == target) {
+            return Err(Status::failed_precondition(
+                "etcdserver: bad leader transferee",
+            ));
+        }
+        let started = std::time::Instant::now();
+        tracing::info!(
+            local_member_id = %format!("{me:x}"),
+            current_leader_member_id = %format!("{me:x}"),
+            transferee_member_id = %format!("{target:x}"),
+            "leadership transfer starting"
+        );
+        if target == me {
+            return Ok(());
+        }
+        let mut status = self.inner.raft_status.clone();
+        self.inner
+            .raft
+            .send(crate::bus::TransferLeader { to: target })
+            .await
+            .map_err(|_| error::stopped())?;
+        let led = tokio::time::timeout(
+            self.inner.request_timeout,
+            status.wait_for(|s| s.leader_id == target),
+        )
+        .await;
+        match led {
+            Ok(Ok(_)) => {
+                tracing::info!(
+                    local_member_id = %format!("{me:x}"),
+                    old_leader_member_id = %format!("{me:x}"),
+                    new_leader_member_id = %format!("{target:x}"),
+                    took = ?started.elapsed(),
+                    "leadership transfer finished"
+                );
+                Ok(())
+            }
+            Ok(Err(_)) => Err(error::stopped()),
+            Err(_) => Err(Status::unavailable(
+                "etcdserver: request timed out, leader transfer took too long",
+            )),
+        }
+    }
+
     /// This member's id.
     pub fn member_id(&self) -> u64 {
         self.inner.member_id

@@ -19,6 +19,7 @@
 
 use crate::bus::{
     AdvanceTicks, ApplyCommitted, CancelWait, Persist, Propose, RegisterWait, SendMessages, Step,
+    TransferLeader,
 };
 use crate::node::{Effect, NodeDriver, ProposeError, RaftStatus, Write};
 use crate::raft::{Config, MemStorage, Message, NodeId};
@@ -224,6 +225,15 @@ impl Actor for RaftActor {
             }
             act.drive(ctx);
         });
+        self.drive(ctx);
+    }
+}
+
+impl Handler<TransferLeader> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TransferLeader, ctx: &mut Context<Self>) {
+        self.driver.transfer_leader(msg.to);
         self.drive(ctx);
     }
 }
