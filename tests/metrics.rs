@@ -145,3 +145,19 @@ fn unknown_http_paths_are_404() {
         assert_eq!(content_type, "text/plain; charset=utf-8", "{path}");
     }
 }
+
+/// `GET /version`: the server's and the cluster's etcd versions, etcd's JSON keys.
+#[test]
+fn version_names_the_server_and_cluster_versions() {
+    let c = Cluster::start(1, ClusterOpts::default());
+    let (status, content_type, body) = get(&c.endpoint(0), "/version");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(content_type, "application/json");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let server = v["etcdserver"].as_str().unwrap();
+    let cluster = v["etcdcluster"].as_str().unwrap();
+    assert!(server.starts_with("3."), "{body}");
+    let minor = |s: &str| s.split('.').take(2).collect::<Vec<_>>().join(".");
+    assert_eq!(minor(server), minor(cluster), "{body}");
+    assert!(cluster.ends_with(".0"), "{body}");
+}

@@ -2,6 +2,8 @@
 //! does the same, so `curl http://127.0.0.1:2379/metrics` works against either):
 //!
 //! - `GET /metrics`: Prometheus text exposition of [`crate::metrics`].
+//! - `GET /version`: `{"etcdserver":"<v>","etcdcluster":"<major.minor>.0"}` with the etcd
+//!   version ferrokv reports (as etcd's `etcdhttp.serveVersion`).
 //! - `GET /health`: `200 {"health":"true"}` when no alarm is active, this member knows a
 //!   leader and a linearizable read completes within 1 s; else `503 {"health":"false"}` (etcd
 //!   3.4 `etcdhttp.checkHealth`).
@@ -63,6 +65,7 @@ impl Http {
         let mut http = axum::Router::new()
             .route("/metrics", get(metrics))
             .route("/health", get(health))
+            .route("/version", get(version))
             .route("/debug/pprof", any(not_found))
             .route("/debug/pprof/", any(not_found))
             .route("/debug/pprof/{*rest}", any(not_found));
@@ -133,6 +136,17 @@ async fn health(State(http): State<Http>) -> Response {
 }
 
 /// Go's `http.NotFound`, which etcd answers for paths it does not serve.
+/// etcd's `/version`: the server's etcd version and the cluster version (major.minor.0).
+async fn version() -> Response {
+    let server = super::maintenance::REPORTED_VERSION;
+    let cluster = server
+        .rsplit_once('.')
+        .map_or(server.to_string(), |(mm, _)| format!("{mm}.0"));
+    let body = serde_json::json!({ "etcdserver": server, "etcdcluster": cluster }).to_string();
+    let content_type = [(header::CONTENT_TYPE, "application/json")];
+    (StatusCode::OK, content_type, body).into_response()
+}
+
 /// Requests no route matched: gRPC ones answered as tonic does (`Unimplemented`), the rest
 /// with Go's plain 404 (etcd's HTTP mux).
 pub async fn unknown_path(request: axum::extract::Request) -> Response {
