@@ -384,6 +384,7 @@ async fn serve(
             max_request_bytes: cfg.max_request_bytes,
             max_txn_ops: cfg.max_txn_ops,
             request_timeout: Duration::from_millis(5000 + 2 * cfg.election_timeout_ms),
+            quota_backend_bytes: cfg.quota_backend_bytes,
         },
     );
     if let Some(mode) = cfg.auto_compaction {

@@ -38,6 +38,17 @@ use tonic::Status;
 /// "etcdserver: too many requests" (etcd `maxGapBetweenApplyAndCommitIndex`).
 pub const APPLY_GAP_MAX: u64 = 5000;
 
+/// Whether `request` adds data to the store (Put, LeaseGrant, a Txn that puts): what the
+/// quota and the NOSPACE alarm hold back (etcd `quotaKVServer`, `applierV3Capped`).
+fn adds_data(request: &internal_request::Request) -> bool {
+    use internal_request::Request as R;
+    match request {
+        R::Put(_) | R::LeaseGrant(_) => true,
+        R::Txn(t) => crate::mvcc::apply::txn_puts(t),
+        _ => false,
+    }
+}
+
 /// Whether a member with `committed` entries committed and `applied` applied is too far
 /// behind to take a proposal (more than [`APPLY_GAP_MAX`] unapplied).
 fn overloaded(committed: u64, applied: u64) -> bool {
@@ -76,6 +87,8 @@ struct Inner {
     peer_urls: BTreeMap<u64, String>,
     /// Lazily connected channels to peers, by member id.
     peer_channels: Mutex<HashMap<u64, tonic::transport::Channel>>,
+    /// `--quota-backend-bytes`, bytes (`u64::MAX` = none).
+    quota_backend_bytes: u64,
 }
 
 /// Parameters of [`Api::new`].
@@ -94,6 +107,8 @@ pub struct ApiConfig {
     pub min_lease_ttl: i64,
     /// Every member's first peer URL, by member id.
     pub peer_urls: BTreeMap<u64, String>,
+    /// `--quota-backend-bytes` (resolved; `u64::MAX` = none), bytes.
+    pub quota_backend_bytes: u64,
 }
 
 /// The actors and shared cells [`Api`] talks to.
@@ -134,6 +149,7 @@ impl Api {
                 cluster_id: config.cluster_id,
                 member_id: config.member_id,
                 max_request_bytes: config.max_request_bytes,
+                quota_backend_bytes: config.quota_backend_bytes,
                 max_txn_ops: config.max_txn_ops,
                 request_timeout: config.request_timeout,
                 next_request_id: AtomicU64::new(first_id),
@@ -184,6 +200,7 @@ impl Api {
             return Err(error::too_many_requests());
         }
         let id = self.next_id();
+        let adds_data = adds_data(&request);
         let data = InternalRequest {
             id,
             request: Some(request),
@@ -191,6 +208,9 @@ impl Api {
         .encode_to_vec();
         if data.len() > self.inner.max_request_bytes {
             return Err(error::request_too_large());
+        }
+        if adds_data && self.over_quota(data.len()) {
+            return Err(error::mvcc(crate::mvcc::MvccError::NoSpace));
         }
         let (reply, waiter) = oneshot::channel();
         let cancel = || self.inner.store.do_send(CancelWait { id });
@@ -212,6 +232,37 @@ impl Api {
                 Err(error::timed_out())
             }
         }
+    }
+
+    /// etcd's backend quota (`quotaKVServer`): a request that adds data (Put, LeaseGrant, a
+    /// Txn that puts) and would take the store past `--quota-backend-bytes` is refused, and
+    /// this member raises the NOSPACE alarm through the log, so every member refuses such
+    /// writes until an operator frees space (compaction, defragment) and disarms it.
+    fn over_quota(&self, request_bytes: usize) -> bool {
+        use internal_request::Request as R;
+        let size = self.inner.progress.size_bytes();
+        if size.saturating_add(request_bytes as u64) <= self.inner.quota_backend_bytes {
+            return false;
+        }
+        tracing::warn!(
+            quota_size_bytes = self.inner.quota_backend_bytes,
+            current_size_bytes = size,
+            "exceeded database space quota; raising the NOSPACE alarm"
+        );
+        let api = self.clone();
+        let member_id = self.inner.member_id;
+        tokio::spawn(async move {
+            use crate::pb::etcdserverpb::{AlarmRequest, AlarmType, alarm_request::AlarmAction};
+            let raise = R::Alarm(AlarmRequest {
+                action: AlarmAction::Activate as i32,
+                member_id,
+                alarm: AlarmType::Nospace as i32,
+            });
+            if let Err(e) = api.propose(raise).await {
+                tracing::warn!("raising the NOSPACE alarm failed: {}", e.message());
+            }
+        });
+        true
     }
 
     /// [`Api::propose`] for requests that always answer with a KV/lease response.
@@ -388,6 +439,12 @@ impl Api {
     /// Bytes the member's database occupies on disk.
     pub fn db_size_bytes(&self) -> i64 {
         self.inner.db.disk_space().unwrap_or(0) as i64
+    }
+
+    /// Bytes of the records the store holds ([`crate::mvcc::Kv::size_bytes`], as last
+    /// published): `Status.db_size_in_use` and the quota's measure.
+    pub fn db_size_in_use_bytes(&self) -> i64 {
+        i64::try_from(self.inner.progress.size_bytes()).unwrap_or(i64::MAX)
     }
 }
 

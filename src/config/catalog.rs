@@ -241,15 +241,7 @@ pub const FLAGS: &[EtcdFlag] = &[
             quiet: None,
         },
     ),
-    flag(
-        "quota-backend-bytes",
-        Int,
-        "0",
-        Status::Ignored {
-            why: "the quota is parsed but not enforced yet: ferrokv raises no NOSPACE alarm",
-            quiet: None,
-        },
-    ),
+    flag("quota-backend-bytes", Int, "0", IMPL),
     flag("backend-batch-interval", Duration, "0", BBOLT),
     flag("backend-batch-limit", Int, "0", BBOLT),
     flag("max-txn-ops", Uint, "128", IMPL),

@@ -398,7 +398,8 @@ pub struct ServerConfig {
     /// `--grpc-keepalive-timeout`; `None` (flag 0) disables the ping timeout.
     pub grpc_keepalive_timeout: Option<Duration>,
     /// `--quota-backend-bytes` with 0 resolved to [`DEFAULT_QUOTA_BACKEND_BYTES`] and a
-    /// negative value (etcd: no quota) to `u64::MAX`, bytes. Not enforced yet.
+    /// negative value (etcd: no quota) to `u64::MAX`, bytes: the store's record bytes
+    /// ([`crate::mvcc::Kv::size_bytes`]) a write may not take it past (NOSPACE alarm).
     pub quota_backend_bytes: u64,
     /// `--enable-pprof`.
     pub enable_pprof: bool,

@@ -56,6 +56,8 @@ pub struct StoreProgress {
     pub revision: AtomicI64,
     /// Index of the last applied raft entry.
     pub applied_index: AtomicU64,
+    /// [`Kv::size_bytes`]: bytes of the records the store holds.
+    pub size_bytes: AtomicU64,
 }
 
 impl StoreProgress {
@@ -67,6 +69,11 @@ impl StoreProgress {
     /// The applied index as last published.
     pub fn applied_index(&self) -> u64 {
         self.applied_index.load(Ordering::Acquire)
+    }
+
+    /// The store's record bytes as last published.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes.load(Ordering::Acquire)
     }
 }
 
@@ -88,6 +95,7 @@ impl StoreActor {
         let progress = Arc::new(StoreProgress {
             revision: AtomicI64::new(kv.current_revision()),
             applied_index: AtomicU64::new(kv.applied_index()),
+            size_bytes: AtomicU64::new(kv.size_bytes()),
         });
         Self {
             progress,
@@ -191,6 +199,9 @@ impl Handler<ApplyCommitted> for StoreActor {
         self.progress
             .applied_index
             .store(self.kv.applied_index(), Ordering::Release);
+        self.progress
+            .size_bytes
+            .store(self.kv.size_bytes(), Ordering::Release);
         self.serve_parked();
     }
 }

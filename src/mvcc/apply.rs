@@ -224,7 +224,7 @@ fn refused_by_alarm(active: &[i32], req: &Request) -> Option<MvccError> {
 
 /// Whether a Txn puts in either branch, nested Txns included (etcd `isTxnReadonly` negated
 /// for puts).
-fn txn_puts(t: &TxnRequest) -> bool {
+pub fn txn_puts(t: &TxnRequest) -> bool {
     t.success
         .iter()
         .chain(&t.failure)

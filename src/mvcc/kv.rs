@@ -69,9 +69,21 @@ pub struct Kv {
     /// Active alarms as `(member id, etcd AlarmType)` (etcd's alarm store, in the `kv_meta`
     /// space so it changes atomically with the applied index).
     alarms: BTreeSet<(u64, i32)>,
+    /// Bytes of the stored records (kv and lease spaces: keys and framed values): what the
+    /// store holds, `Status.db_size_in_use` and the quota's measure.
+    size_bytes: u64,
     /// Commits not yet handed to the backend; `None` = commit each transaction at once.
     deferred: Option<Deferred>,
 }
+
+/// Stored bytes of one `kv` record: its 17/18-byte revision key, the 4-byte frame, the
+/// encoded `KeyValue`.
+fn record_size(tombstone: bool, kv: &KeyValue) -> u64 {
+    (17 + usize::from(tombstone) + 4 + prost::Message::encoded_len(kv)) as u64
+}
+
+/// Stored bytes of one lease record: 8-byte id, 4-byte frame, 8-byte TTL.
+const LEASE_RECORD_BYTES: u64 = 20;
 
 /// Commits collected between [`Kv::defer_commits`] and [`Kv::flush`].
 #[derive(Default)]
@@ -111,8 +123,10 @@ impl Kv {
         // last one seen wins; a tombstone detaches): the lease attachments, without a second
         // pass over the store.
         let mut leased: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+        let mut size_bytes = 0u64;
         for record in backend.scan() {
             let (rev, tombstone, kv) = record?;
+            size_bytes += record_size(tombstone, &kv);
             if stored.is_none() || rev.main > state.current_revision {
                 return Err(MvccError::Corrupt(format!(
                     "record at revision {rev} beyond stored state {stored:?}"
@@ -141,6 +155,7 @@ impl Kv {
         let mut leases = LeaseTable::default();
         for record in backend.scan_leases() {
             let (id, ttl) = record?;
+            size_bytes += LEASE_RECORD_BYTES;
             leases.apply(LeaseChange::Grant { id, ttl });
         }
         for (key, id) in leased {
@@ -158,6 +173,7 @@ impl Kv {
             state,
             leases,
             alarms,
+            size_bytes,
             deferred: None,
         };
         tracing::debug!(
@@ -172,6 +188,13 @@ impl Kv {
     /// The granted leases and their keys (etcd lessor state that lives in the log order).
     pub fn leases(&self) -> &LeaseTable {
         &self.leases
+    }
+
+    /// Bytes of the records the store holds (keys and framed values of every revision and
+    /// lease; etcd's `db_size_in_use` counterpart): grows with writes, shrinks with
+    /// compaction and revokes. The measure `--quota-backend-bytes` is checked against.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
     }
 
     /// The active alarms as `(member id, etcd AlarmType number)`, ordered.
@@ -759,6 +782,22 @@ impl WriteTxn<'_> {
             compact_revision: self.compact_to.unwrap_or(self.kv.state.compact_revision),
         };
         let mut batch = std::mem::take(&mut self.batch);
+        let mut size = self.kv.size_bytes;
+        for op in &batch.ops {
+            match op {
+                WriteOp::PutRecord { kv, tombstone, .. } => size += record_size(*tombstone, kv),
+                WriteOp::PutLease { .. } => size += LEASE_RECORD_BYTES,
+                WriteOp::RemoveLease { .. } => size = size.saturating_sub(LEASE_RECORD_BYTES),
+                _ => {}
+            }
+        }
+        if let Some(rev) = self.compact_to {
+            for (_, r, tombstone) in self.kv.index.compaction_removes(rev) {
+                if let Some(kv) = self.kv.record_at(r, tombstone)? {
+                    size = size.saturating_sub(record_size(tombstone, &kv));
+                }
+            }
+        }
         match (&mut self.kv.deferred, self.compact_to) {
             (Some(d), None) => {
                 // Collected: every record this transaction stores stays readable until flush.
@@ -797,6 +836,7 @@ impl WriteTxn<'_> {
             }
         }
         self.kv.state = state;
+        self.kv.size_bytes = size;
         for change in std::mem::take(&mut self.lease_changes) {
             self.kv.leases.apply(change);
         }
@@ -1126,5 +1166,34 @@ mod tests {
         );
         assert_eq!(reopened.compact_revision(), 3);
         assert_eq!(reopened.applied_index(), 5);
+    }
+
+    #[test]
+    fn size_bytes_follows_writes_and_compaction_and_survives_reopening() {
+        let disk = MemBackend::new();
+        let mut kv = Kv::open(disk.reopen()).unwrap();
+        assert_eq!(kv.size_bytes(), 0);
+        for (index, value) in [(1, "one"), (2, "two"), (3, "three")] {
+            let mut txn = kv.write(index).unwrap();
+            txn.put(b"k", value.as_bytes().to_vec(), 0).unwrap();
+            txn.commit().unwrap();
+        }
+        let mut txn = kv.write(4).unwrap();
+        txn.grant_lease(5, 60).unwrap();
+        txn.commit().unwrap();
+        let written = kv.size_bytes();
+        assert!(written > 3 * 17, "{written}");
+        assert_eq!(Kv::open(disk.reopen()).unwrap().size_bytes(), written);
+
+        let mut txn = kv.write(5).unwrap();
+        txn.compact(4).unwrap();
+        txn.commit().unwrap();
+        let compacted = kv.size_bytes();
+        assert!(compacted < written, "{compacted} < {written}");
+        assert_eq!(
+            Kv::open(disk.reopen()).unwrap().size_bytes(),
+            compacted,
+            "the running count equals a fresh scan"
+        );
     }
 }
