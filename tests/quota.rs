@@ -61,3 +61,36 @@ fn writes_past_the_quota_raise_nospace_until_space_is_freed_and_the_alarm_disarm
         c.etcdctl(&["put", "small", "x"]).status.success()
     });
 }
+
+/// `Status.db_size` and `db_size_in_use` measure the store (etcd: the bbolt file and its used
+/// pages): small for an empty member, growing with what is written, in-use ≤ size.
+#[test]
+fn status_reports_store_sizes() {
+    let c = Cluster::start(1, ClusterOpts::default());
+    let sizes = || {
+        let v = c.ctl_json(&["endpoint", "status", "-w", "json"]);
+        let s = &v[0]["Status"];
+        (
+            s["dbSize"].as_i64().unwrap_or(0),
+            s["dbSizeInUse"].as_i64().unwrap_or(0),
+        )
+    };
+    let (empty, empty_in_use) = sizes();
+    assert!(empty < 1024 * 1024, "an empty member reports {empty} bytes");
+    assert!(empty_in_use <= empty);
+    let value = "v".repeat(64 * 1024);
+    for i in 0..16 {
+        c.ctl_ok(&["put", &format!("k{i}"), &value]);
+    }
+    // (etcd's figures trail its backend's batch commit, every 100 ms.)
+    let mut last = (0, 0);
+    wait_until(
+        Duration::from_secs(5),
+        "the sizes cover what was written",
+        || {
+            last = sizes();
+            last.1 >= 16 * 64 * 1024
+        },
+    );
+    assert!(last.1 <= last.0, "in use {} <= size {}", last.1, last.0);
+}

@@ -112,7 +112,7 @@ impl Maintenance for MaintenanceService {
             raft_term: raft.term,
             raft_applied_index: store.applied_index,
             errors: Vec::new(),
-            db_size_in_use: self.api.db_size_in_use_bytes().min(db_size),
+            db_size_in_use: self.api.db_size_in_use_bytes(),
             is_learner: false,
         }))
     }

@@ -436,9 +436,23 @@ impl Api {
         result.map_err(|e| Status::internal(format!("defragment: {e}")))
     }
 
-    /// Bytes the member's database occupies on disk.
+    /// etcd's `db_size` counterpart, bytes: what the MVCC store occupies — its keyspaces'
+    /// table files, or its record bytes while those are still in memtables (the journal the
+    /// store shares with the Raft log is left out, as etcd leaves its WAL out; it is
+    /// preallocated, so counting it made an empty member report 64 MiB).
     pub fn db_size_bytes(&self) -> i64 {
-        self.inner.db.disk_space().unwrap_or(0) as i64
+        use crate::mvcc::backend::{KV_KEYSPACE, LEASE_KEYSPACE, META_KEYSPACE};
+        let tables: u64 = [KV_KEYSPACE, META_KEYSPACE, LEASE_KEYSPACE]
+            .into_iter()
+            .filter_map(|name| {
+                self.inner
+                    .db
+                    .keyspace(name, fjall::KeyspaceCreateOptions::default)
+                    .ok()
+            })
+            .map(|k| k.disk_space())
+            .sum();
+        i64::try_from(tables.max(self.inner.progress.size_bytes())).unwrap_or(i64::MAX)
     }
 
     /// Bytes of the records the store holds ([`crate::mvcc::Kv::size_bytes`], as last
