@@ -161,3 +161,48 @@ fn version_names_the_server_and_cluster_versions() {
     assert_eq!(minor(server), minor(cluster), "{body}");
     assert!(cluster.ends_with(".0"), "{body}");
 }
+
+/// `/livez` and `/readyz` (etcd 3.5.11+; etcd 3.4 has neither, so this runs on ferrokv only):
+/// `ok`, the checks with `?verbose`, one check by path, 503 with the failed check while a
+/// CORRUPT alarm is active (`?exclude=` skips it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn livez_and_readyz_run_etcds_checks() {
+    if common::ServerKind::under_test() == common::ServerKind::Etcd {
+        eprintln!("etcd 3.4 serves no /livez or /readyz: nothing to compare");
+        return;
+    }
+    let c = Cluster::start(1, ClusterOpts::default());
+    let ep = c.endpoint(0);
+    let at = |path: &str| tokio::task::block_in_place(|| get(&ep, path));
+    assert_eq!(
+        at("/livez"),
+        (200, "text/plain; charset=utf-8".into(), "ok\n".into())
+    );
+    assert_eq!(
+        at("/readyz?verbose").2,
+        "[+]data_corruption ok\n[+]serializable_read ok\n[+]linearizable_read ok\n\
+         [+]non_learner ok\nok\n"
+    );
+    assert_eq!(at("/readyz/linearizable_read").2, "ok\n");
+    assert_eq!(at("/readyz/nope").0, 404);
+
+    let mut client = c.client().await;
+    let mut options = etcd_client::AlarmOptions::new();
+    options.with_member(client.status().await.unwrap().header().unwrap().member_id());
+    client
+        .alarm(
+            etcd_client::AlarmAction::Activate,
+            etcd_client::AlarmType::Corrupt,
+            Some(options),
+        )
+        .await
+        .unwrap();
+    let (status, _, body) = at("/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with("[-]data_corruption failed: alarm activated: CORRUPT\n"),
+        "{body}"
+    );
+    assert_eq!(at("/readyz?exclude=data_corruption").0, 200);
+    assert_eq!(at("/livez").0, 200, "a corrupt member is still alive");
+}

@@ -4,6 +4,11 @@
 //! - `GET /metrics`: Prometheus text exposition of [`crate::metrics`].
 //! - `GET /version`: `{"etcdserver":"<v>","etcdcluster":"<major.minor>.0"}` with the etcd
 //!   version ferrokv reports (as etcd's `etcdhttp.serveVersion`).
+//! - `GET /livez`, `GET /readyz` (etcd 3.5.11+'s checks, [`Probe`]): `200 ok` when every
+//!   check passes (`?verbose` lists them as `[+]name ok`), else `503` with the failed ones as
+//!   `[-]name failed: reason`; `?exclude=name` skips one; `/readyz/<name>` runs one. livez:
+//!   `serializable_read`; readyz: `data_corruption` (no CORRUPT alarm), `serializable_read`,
+//!   `linearizable_read`, `non_learner`.
 //! - `GET /health`: `200 {"health":"true"}` when no alarm is active, this member knows a
 //!   leader and a linearizable read completes within 1 s; else `503 {"health":"false"}` (etcd
 //!   3.4 `etcdhttp.checkHealth`).
@@ -27,8 +32,8 @@ use crate::metrics::{Metrics, Sample, health_json};
 use crate::pb::etcdserverpb::RangeRequest;
 use crate::watch::actor::{GetWatchCounts, WatchHub};
 use actix::Addr;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{RawQuery, State};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use std::sync::Arc;
@@ -66,6 +71,10 @@ impl Http {
             .route("/metrics", get(metrics))
             .route("/health", get(health))
             .route("/version", get(version))
+            .route("/livez", any(livez))
+            .route("/livez/{check}", any(livez_one))
+            .route("/readyz", any(readyz))
+            .route("/readyz/{check}", any(readyz_one))
             .route("/debug/pprof", any(not_found))
             .route("/debug/pprof/", any(not_found))
             .route("/debug/pprof/{*rest}", any(not_found));
@@ -135,7 +144,185 @@ async fn health(State(http): State<Http>) -> Response {
     }
 }
 
-/// Go's `http.NotFound`, which etcd answers for paths it does not serve.
+/// The two probe endpoints and their checks, in the order they run and are listed (etcd keeps
+/// them in a map, so its verbose order varies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probe {
+    Livez,
+    Readyz,
+}
+
+impl Probe {
+    fn checks(self) -> &'static [&'static str] {
+        match self {
+            Probe::Livez => &["serializable_read"],
+            Probe::Readyz => &[
+                "data_corruption",
+                "serializable_read",
+                "linearizable_read",
+                "non_learner",
+            ],
+        }
+    }
+}
+
+impl Http {
+    /// Runs one named check; `Err` carries etcd's failure text.
+    async fn check(&self, name: &str) -> Result<(), String> {
+        match name {
+            "data_corruption" => {
+                let status = self
+                    .api
+                    .store_status()
+                    .await
+                    .map_err(|e| e.message().to_string())?;
+                let corrupt = crate::pb::etcdserverpb::AlarmType::Corrupt as i32;
+                if status.alarms.iter().any(|(_, a)| *a == corrupt) {
+                    return Err("alarm activated: CORRUPT".into());
+                }
+                Ok(())
+            }
+            "serializable_read" | "linearizable_read" => {
+                // etcd's readCheck: keys only, limit 1, no key.
+                let read = self.api.range(RangeRequest {
+                    keys_only: true,
+                    limit: 1,
+                    serializable: name == "serializable_read",
+                    ..Default::default()
+                });
+                let timeout = HEALTH_READ_TIMEOUT * 5;
+                match tokio::time::timeout(timeout, read).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(e.message().to_string()),
+                    Err(_) => Err("etcdserver: request timed out".into()),
+                }
+            }
+            // ferrokv has no learners yet (issue 11): this member always votes.
+            "non_learner" => Ok(()),
+            other => Err(format!("unknown check {other}")),
+        }
+    }
+
+    /// etcd's `newHealthHandler` around `runHealthChecks` for `names`.
+    async fn probe(&self, method: &Method, names: &[&str], verbose: bool) -> Response {
+        if method != Method::GET {
+            let headers = [
+                (header::ALLOW, "GET"),
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            ];
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                headers,
+                "Method Not Allowed\n",
+            )
+                .into_response();
+        }
+        let mut report = String::new();
+        let mut failed = false;
+        for name in names {
+            match self.check(name).await {
+                Ok(()) => report.push_str(&format!("[+]{name} ok\n")),
+                Err(e) => {
+                    failed = true;
+                    report.push_str(&format!("[-]{name} failed: {e}\n"));
+                }
+            }
+        }
+        let headers = [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ];
+        if failed {
+            // Go's http.Error: the reason and a newline.
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                headers,
+                format!("{report}\n"),
+            )
+                .into_response();
+        }
+        let body = if verbose {
+            format!("{report}ok\n")
+        } else {
+            "ok\n".into()
+        };
+        (StatusCode::OK, headers, body).into_response()
+    }
+}
+
+/// The query's `verbose` flag and `exclude` names (repeated or comma-separated, as etcd's
+/// `getQuerySet`).
+fn probe_query(query: Option<&str>) -> (bool, Vec<String>) {
+    let mut verbose = false;
+    let mut exclude = Vec::new();
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "verbose" => verbose = true,
+            "exclude" => exclude.extend(v.split(',').filter(|s| !s.is_empty()).map(String::from)),
+            _ => {}
+        }
+    }
+    (verbose, exclude)
+}
+
+async fn run_probe(http: &Http, probe: Probe, method: &Method, query: Option<String>) -> Response {
+    let (verbose, exclude) = probe_query(query.as_deref());
+    let names: Vec<&str> = probe
+        .checks()
+        .iter()
+        .copied()
+        .filter(|c| !exclude.iter().any(|e| e == c))
+        .collect();
+    http.probe(method, &names, verbose).await
+}
+
+async fn run_probe_one(
+    http: &Http,
+    probe: Probe,
+    check: &str,
+    method: &Method,
+    query: Option<String>,
+) -> Response {
+    match probe.checks().iter().find(|c| **c == check) {
+        Some(name) => {
+            let (verbose, _) = probe_query(query.as_deref());
+            http.probe(method, &[name], verbose).await
+        }
+        None => not_found().await,
+    }
+}
+
+async fn livez(State(http): State<Http>, method: Method, RawQuery(q): RawQuery) -> Response {
+    run_probe(&http, Probe::Livez, &method, q).await
+}
+
+async fn readyz(State(http): State<Http>, method: Method, RawQuery(q): RawQuery) -> Response {
+    run_probe(&http, Probe::Readyz, &method, q).await
+}
+
+async fn livez_one(
+    State(http): State<Http>,
+    axum::extract::Path(check): axum::extract::Path<String>,
+    method: Method,
+    RawQuery(q): RawQuery,
+) -> Response {
+    run_probe_one(&http, Probe::Livez, &check, &method, q).await
+}
+
+async fn readyz_one(
+    State(http): State<Http>,
+    axum::extract::Path(check): axum::extract::Path<String>,
+    method: Method,
+    RawQuery(q): RawQuery,
+) -> Response {
+    run_probe_one(&http, Probe::Readyz, &check, &method, q).await
+}
+
 /// etcd's `/version`: the server's etcd version and the cluster version (major.minor.0).
 async fn version() -> Response {
     let server = super::maintenance::REPORTED_VERSION;
@@ -162,6 +349,7 @@ pub async fn unknown_path(request: axum::extract::Request) -> Response {
     }
 }
 
+/// Go's `http.NotFound`, which etcd answers for paths it does not serve.
 async fn not_found() -> Response {
     let content_type = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
     (StatusCode::NOT_FOUND, content_type, "404 page not found\n").into_response()
