@@ -24,6 +24,16 @@ fn main() {
     proto_files(Path::new("proto"), &mut files);
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(&files, ["proto"]).expect("compile proto/ with protox");
+    // The JSON gateway: serde impls with the protobuf JSON mapping as etcd's grpc-gateway
+    // writes it (proto field names, int64 as strings, bytes as base64, enum names).
+    let descriptors = prost::Message::encode_to_vec(&fds);
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptors)
+        .expect("register descriptors")
+        .preserve_proto_field_names()
+        .ignore_unknown_fields()
+        .build(&[".etcdserverpb", ".mvccpb", ".authpb"])
+        .expect("generate JSON mapping");
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

@@ -10,17 +10,20 @@
 /// etcd's MVCC record types (`proto/mvccpb/kv.proto`): `KeyValue`, `Event`.
 pub mod mvccpb {
     tonic::include_proto!("mvccpb");
+    include!(concat!(env!("OUT_DIR"), "/mvccpb.serde.rs"));
 }
 
 /// etcd's auth records (`proto/authpb/auth.proto`): `User`, `Role`, `Permission`.
 pub mod authpb {
     tonic::include_proto!("authpb");
+    include!(concat!(env!("OUT_DIR"), "/authpb.serde.rs"));
 }
 
 /// etcd's client API (`proto/etcdserverpb/rpc.proto`): services KV, Watch, Lease, Cluster,
 /// Maintenance and Auth, and all their messages.
 pub mod etcdserverpb {
     tonic::include_proto!("etcdserverpb");
+    include!(concat!(env!("OUT_DIR"), "/etcdserverpb.serde.rs"));
 }
 
 /// etcd's lock service (`proto/v3lockpb/v3lock.proto`): service Lock.
@@ -295,6 +298,45 @@ mod tests {
                 ignore_value: false,
                 ignore_lease: false,
             }
+        );
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    //! The JSON mapping of etcd's grpc-gateway (`runtime.JSONPb{OrigName: true}`): proto field
+    //! names, int64 as strings, bytes as base64, default values left out.
+    use super::etcdserverpb::{PutRequest, RangeResponse, ResponseHeader};
+    use super::mvccpb::KeyValue;
+
+    #[test]
+    fn messages_map_to_json_as_etcds_gateway_writes_them() {
+        let r = RangeResponse {
+            header: Some(ResponseHeader {
+                cluster_id: 14841639068965178418,
+                member_id: 10276657743932975437,
+                revision: 2,
+                raft_term: 2,
+            }),
+            kvs: vec![KeyValue {
+                key: b"foo".to_vec(),
+                create_revision: 2,
+                mod_revision: 2,
+                version: 1,
+                value: b"bar".to_vec(),
+                lease: 0,
+            }],
+            more: false,
+            count: 1,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"header":{"cluster_id":"14841639068965178418","member_id":"10276657743932975437","revision":"2","raft_term":"2"},"kvs":[{"key":"Zm9v","create_revision":"2","mod_revision":"2","version":"1","value":"YmFy"}],"count":"1"}"#
+        );
+        let p: PutRequest = serde_json::from_str(r#"{"key": "Zm9v", "value": "YmFy"}"#).unwrap();
+        assert_eq!(
+            (p.key.as_slice(), p.value.as_slice()),
+            (&b"foo"[..], &b"bar"[..])
         );
     }
 }

@@ -19,12 +19,15 @@
 //!   (`content-type: application/grpc…`) for an unknown method gets gRPC's `Unimplemented`
 //!   (`200`, `grpc-status: 12`), as tonic would ([`unknown_path`]).
 //!
+//! - `POST /v3/...` (and `/v3beta/`, `/v3alpha/`): the JSON gateway ([`gateway`]).
+//!
 //! tonic's router is an axum `Router`; these routes join it, and the client server accepts
 //! HTTP/1.1 next to HTTP/2 (tonic detects the HTTP/2 preface per connection). gRPC requests
 //! are all `POST /<service>/<method>`, so the two never collide. The alternative, a second
 //! HTTP server behind a content-type switch (etcd's cmux), would need its own listener plumbing
 //! for no gain.
 
+pub mod gateway;
 pub mod pprof;
 
 use super::Api;
@@ -82,7 +85,7 @@ impl Http {
             // A static segment wins over the wildcard above.
             http = http.route(pprof::PROFILE_PATH, get(pprof::profile));
         }
-        let http = http.with_state(self.clone());
+        let http = http.merge(gateway::routes()).with_state(self.clone());
         tonic::service::Routes::default()
             .into_axum_router()
             .merge(http)

@@ -704,3 +704,34 @@ pub fn http_get(endpoint: &str, path: &str, timeout: Duration) -> (u16, String, 
         .expect("read body");
     (resp.status().as_u16(), content_type, body)
 }
+
+/// Status, `Content-Type` and body of `POST <endpoint><path>` with a JSON `body` (the JSON
+/// gateway), waiting at most `timeout`; a non-2xx status is returned, not an error.
+pub fn http_post(
+    endpoint: &str,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> (u16, String, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
+    let mut resp = agent
+        .post(format!("{endpoint}{path}"))
+        .header("Content-Type", "application/json")
+        .send(body)
+        .unwrap_or_else(|e| panic!("POST {endpoint}{path}: {e}"));
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map_or(String::new(), |v| v.to_str().unwrap().to_string());
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .expect("read body");
+    (resp.status().as_u16(), content_type, body)
+}
