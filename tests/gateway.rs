@@ -138,3 +138,56 @@ fn kv_through_the_json_gateway_answers_as_etcds() {
         "{members}"
     );
 }
+
+/// OpenStack's `etcd3gw`, a gateway client nobody here wrote, through its public API (it finds
+/// the API path from `/version`): put, get, prefixes, replace and create (transactions),
+/// delete, leases, status and members. Needs the virtualenv `scripts/test` makes.
+#[test]
+fn etcd3gw_python_client_works_through_the_gateway() {
+    let c = Cluster::start(1, ClusterOpts::default());
+    let url = url::Url::parse(&c.endpoint(0)).unwrap();
+    let (host, port) = (url.host_str().unwrap(), url.port().unwrap());
+    let script = format!(
+        r#"
+from etcd3gw.client import Etcd3Client
+c = Etcd3Client(host='{host}', port={port})
+assert c.put('greeting', 'hello') is True
+assert c.get('greeting') == [b'hello'], c.get('greeting')
+for k in ['dir/a', 'dir/b', 'other']:
+    c.put(k, k.upper())
+got = sorted(v for v, _ in c.get_prefix('dir/'))
+assert got == [b'DIR/A', b'DIR/B'], got
+assert c.replace('greeting', 'hello', 'world') is True
+assert c.replace('greeting', 'hello', 'again') is False
+assert c.get('greeting') == [b'world']
+assert c.create('fresh', 'v') is True
+assert c.create('fresh', 'w') is False
+lease = c.lease(ttl=60)
+assert c.put('leased', 'x', lease=lease) is True
+assert 0 < lease.ttl() <= 60, lease.ttl()
+assert [k for k in lease.keys()] == [b'leased'], lease.keys()
+assert lease.revoke() is True
+assert c.get('leased') == []
+assert c.delete('greeting') is True
+assert c.delete('greeting') is False
+assert c.delete_prefix('dir/') is True
+assert 'version' in c.status()
+assert len(c.members()) == 1
+print('ok')
+"#
+    );
+    let venv = std::env::var_os("FERROKV_TEST_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/seed-venv")
+        });
+    let out = std::process::Command::new(venv.join("bin/python"))
+        .args(["-c", &script])
+        .output()
+        .expect("running python (scripts/test makes target/seed-venv with etcd3gw)");
+    assert!(
+        out.status.success() && out.stdout == b"ok\n",
+        "{}",
+        common::describe(&out)
+    );
+}
