@@ -141,7 +141,7 @@ fn kv_through_the_json_gateway_answers_as_etcds() {
 
 /// OpenStack's `etcd3gw`, a gateway client nobody here wrote, through its public API (it finds
 /// the API path from `/version`): put, get, prefixes, replace and create (transactions),
-/// delete, leases, status and members. Needs the virtualenv `scripts/test` makes.
+/// delete, leases, status, members, and a watch (its streamed `/v3/watch`). Needs the virtualenv `scripts/test` makes.
 #[test]
 fn etcd3gw_python_client_works_through_the_gateway() {
     let c = Cluster::start(1, ClusterOpts::default());
@@ -173,6 +173,10 @@ assert c.delete('greeting') is False
 assert c.delete_prefix('dir/') is True
 assert 'version' in c.status()
 assert len(c.members()) == 1
+import threading
+threading.Timer(0.5, lambda: c.put('watched', 'v1')).start()
+ev = c.watch_once('watched', timeout=10)
+assert ev['kv']['value'] == b'v1', ev
 print('ok')
 "#
     );
@@ -190,4 +194,56 @@ print('ok')
         "{}",
         common::describe(&out)
     );
+}
+
+/// `POST /v3/watch`: a chunked response of `{"result": WatchResponse}` lines — the created
+/// response, then each event — and the watch stream is closed when the client goes away
+/// (`etcd_debugging_mvcc_watch_stream_total` back to 0).
+#[test]
+fn watch_streams_json_lines_until_the_client_goes_away() {
+    use std::io::BufRead as _;
+    let c = Cluster::start(1, ClusterOpts::default());
+    let ep = c.endpoint(0);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
+    let mut resp = agent
+        .post(format!("{ep}/v3/watch"))
+        .send(r#"{"create_request":{"key":"Zm9v"}}"#)
+        .expect("POST /v3/watch");
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut lines = std::io::BufReader::new(resp.body_mut().as_reader()).lines();
+    let mut next = || -> Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
+    let created = next();
+    assert_eq!(created["result"]["created"], Value::from(true), "{created}");
+    post(&c, "/v3/kv/put", r#"{"key":"Zm9v","value":"YmFy"}"#);
+    let event = next();
+    let kv = &event["result"]["events"][0]["kv"];
+    assert_eq!(
+        (&kv["key"], &kv["value"]),
+        (&Value::from("Zm9v"), &Value::from("YmFy")),
+        "{event}"
+    );
+    let streams = || {
+        let (_, _, body) = common::http_get(&ep, "/metrics", Duration::from_secs(5));
+        String::from_utf8(body)
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("etcd_debugging_mvcc_watch_stream_total ")
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        streams(),
+        "1",
+        "one watch stream while the response streams"
+    );
+    drop(lines);
+    drop(resp);
+    common::wait_until(Duration::from_secs(10), "the watch stream closed", || {
+        streams() == "0"
+    });
 }

@@ -415,6 +415,11 @@ impl Api {
         }
     }
 
+    /// `--max-request-bytes`, bytes.
+    pub fn max_request_bytes(&self) -> usize {
+        self.inner.max_request_bytes
+    }
+
     /// This member's id.
     pub fn member_id(&self) -> u64 {
         self.inner.member_id

@@ -43,15 +43,16 @@ impl WatchService {
     }
 }
 
-type ResponseStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl Watch for WatchService {
-    async fn watch(
+impl WatchService {
+    /// Opens one watch stream at the hub fed by `inbound` (create / cancel / progress
+    /// requests, in order); the stream is closed at the hub when `inbound` ends. Returns the
+    /// responses, headers filled in, fragmented where the watch asked for it. Used by the gRPC
+    /// `Watch` and by the JSON gateway's `/v3/watch`. Errors: `Unavailable` "etcdserver:
+    /// server stopped" when the hub is gone.
+    pub async fn open(
         &self,
-        request: Request<Streaming<WatchRequest>>,
-    ) -> Result<Response<ResponseStream>, Status> {
-        let mut inbound = request.into_inner();
+        inbound: impl Stream<Item = WatchRequest> + Send + 'static,
+    ) -> Result<ResponseStream, Status> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let stream = self
@@ -64,8 +65,8 @@ impl Watch for WatchService {
             .map_err(|_| error::stopped())?;
         let hub = self.hub.clone();
         tokio::spawn(async move {
-            // Ends on the client's end of stream or a transport error (client gone).
-            while let Ok(Some(req)) = inbound.message().await {
+            let mut inbound = std::pin::pin!(inbound);
+            while let Some(req) = inbound.next().await {
                 match req.request_union {
                     Some(RequestUnion::CreateRequest(request)) => {
                         hub.do_send(CreateWatch { stream, request })
@@ -94,6 +95,26 @@ impl Watch for WatchService {
             };
             futures::stream::iter(parts.into_iter().map(Ok))
         });
-        Ok(Response::new(Box::pin(out)))
+        Ok(Box::pin(out))
+    }
+}
+
+/// The responses of one watch stream.
+pub type ResponseStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Watch for WatchService {
+    async fn watch(
+        &self,
+        request: Request<Streaming<WatchRequest>>,
+    ) -> Result<Response<ResponseStream>, Status> {
+        // Ends on the client's end of stream or a transport error (client gone).
+        let inbound = futures::stream::unfold(request.into_inner(), |mut s| async move {
+            match s.message().await {
+                Ok(Some(m)) => Some((m, s)),
+                _ => None,
+            }
+        });
+        Ok(Response::new(self.open(inbound).await?))
     }
 }

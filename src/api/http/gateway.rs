@@ -11,18 +11,21 @@
 //! of the request's shape is `400` with code 3 (InvalidArgument); a method other than POST is
 //! `405 Method Not Allowed`.
 //!
-//! Served now: KV (range, put, deleterange, txn, compaction), Lease (grant, revoke,
-//! timetolive, leases; also under `/v3/kv/lease/`), Cluster member list, Maintenance (status,
-//! alarm, defragment, hash, transfer-leadership). Not yet: the streaming ones (watch, lease
-//! keepalive, snapshot) and auth (issue 12).
+//! Served now: KV (range, put, deleterange, txn, compaction), Watch (a chunked response of
+//! `{"result": WatchResponse}` lines, [`watch`]), Lease (grant, revoke, timetolive, leases;
+//! also under `/v3/kv/lease/`), Cluster member list, Maintenance (status, alarm, defragment,
+//! hash, transfer-leadership). Not yet: lease keepalive and snapshot (streaming), auth, member
+//! add/remove/update/promote (issue 12).
 
 use super::Http;
 use crate::api::cluster::ClusterService;
 use crate::api::kv::KvService;
 use crate::api::lease::LeaseService;
 use crate::api::maintenance::MaintenanceService;
+use crate::api::watch::WatchService;
 use crate::pb::etcdserverpb::{
-    cluster_server::Cluster, kv_server::Kv, lease_server::Lease, maintenance_server::Maintenance,
+    WatchRequest, cluster_server::Cluster, kv_server::Kv, lease_server::Lease,
+    maintenance_server::Maintenance,
 };
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -46,6 +49,7 @@ pub fn routes() -> axum::Router<Http> {
             .route(&at("/kv/deleterange"), post(kv_delete_range))
             .route(&at("/kv/txn"), post(kv_txn))
             .route(&at("/kv/compaction"), post(kv_compact))
+            .route(&at("/watch"), post(watch))
             .route(&at("/lease/grant"), post(lease_grant))
             .route(&at("/lease/revoke"), post(lease_revoke))
             .route(&at("/kv/lease/revoke"), post(lease_revoke))
@@ -154,6 +158,67 @@ gateway!(alarm, MaintenanceService, alarm);
 gateway!(defragment, MaintenanceService, defragment);
 gateway!(hash, MaintenanceService, hash);
 gateway!(move_leader, MaintenanceService, move_leader);
+
+/// `POST /v3/watch`: the body holds one or more JSON `WatchRequest`s (create, cancel,
+/// progress), read whole; the response streams each `WatchResponse` as `{"result": ...}` and a
+/// newline, as grpc-gateway writes a server stream, until the client goes away (then the watch
+/// stream is closed at the hub). A body that does not parse streams one error object (code 2,
+/// as etcd's gateway does).
+async fn watch(State(http): State<Http>, body: axum::body::Bytes) -> Response {
+    use futures::StreamExt as _;
+    let headers = [(header::CONTENT_TYPE, "application/json")];
+    let requests: Result<Vec<WatchRequest>, _> = serde_json::Deserializer::from_slice(&body)
+        .into_iter()
+        .collect();
+    let requests = match requests {
+        Ok(r) => r,
+        Err(e) => {
+            let line = stream_error(&tonic::Status::unknown(e.to_string()));
+            return (StatusCode::OK, headers, line).into_response();
+        }
+    };
+    let limit = http.api.max_request_bytes() + 512 * 1024;
+    let service = WatchService::new(http.api.clone(), http.hub.clone(), limit);
+    // The inbound side ends when the response body is dropped (the client is gone).
+    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<()>();
+    let inbound = futures::stream::iter(requests).chain(
+        futures::stream::once(async move {
+            let _ = gone_rx.await;
+        })
+        .filter_map(|()| async { None }),
+    );
+    let responses = match service.open(inbound).await {
+        Ok(r) => r,
+        Err(status) => return error(&status),
+    };
+    let lines = responses.map(move |item| {
+        let _keep_open_while_streaming = &gone_tx;
+        let line = match item {
+            Ok(response) => {
+                let result = serde_json::json!({ "result": response });
+                format!("{result}\n")
+            }
+            Err(status) => stream_error(&status),
+        };
+        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(line))
+    });
+    (
+        StatusCode::OK,
+        headers,
+        axum::body::Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+/// One error object inside a streamed response, as grpc-gateway writes it.
+fn stream_error(status: &tonic::Status) -> String {
+    let body = serde_json::json!({
+        "error": status.message(),
+        "message": status.message(),
+        "code": status.code() as i32,
+    });
+    format!("{body}\n")
+}
 
 #[cfg(test)]
 mod tests {
