@@ -118,6 +118,12 @@ fn kv_through_the_json_gateway_answers_as_etcds() {
         (200, &Value::from("60")),
         "{ttl}"
     );
+    let (status, kept) = post(&c, "/v3/lease/keepalive", &format!(r#"{{"ID":"{id}"}}"#));
+    assert_eq!(
+        (status, &kept["result"]["TTL"], &kept["result"]["ID"]),
+        (200, &Value::from("60"), &Value::from(id.as_str())),
+        "{kept}"
+    );
     let (status, st) = post(&c, "/v3/maintenance/status", "{}");
     assert_eq!(status, 200, "{st}");
     for field in [
@@ -165,6 +171,7 @@ assert c.create('fresh', 'w') is False
 lease = c.lease(ttl=60)
 assert c.put('leased', 'x', lease=lease) is True
 assert 0 < lease.ttl() <= 60, lease.ttl()
+assert lease.refresh() == 60, 'keepalive through /v3/lease/keepalive'
 assert [k for k in lease.keys()] == [b'leased'], lease.keys()
 assert lease.revoke() is True
 assert c.get('leased') == []

@@ -14,8 +14,8 @@
 //! Served now: KV (range, put, deleterange, txn, compaction), Watch (a chunked response of
 //! `{"result": WatchResponse}` lines, [`watch`]), Lease (grant, revoke, timetolive, leases;
 //! also under `/v3/kv/lease/`), Cluster member list, Maintenance (status, alarm, defragment,
-//! hash, transfer-leadership). Not yet: lease keepalive and snapshot (streaming), auth, member
-//! add/remove/update/promote (issue 12).
+//! hash, transfer-leadership), lease keepalive (one `{"result": ...}` line per request of the
+//! body). Not yet: snapshot (streaming), auth, member add/remove/update/promote (issue 12).
 
 use super::Http;
 use crate::api::cluster::ClusterService;
@@ -24,8 +24,8 @@ use crate::api::lease::LeaseService;
 use crate::api::maintenance::MaintenanceService;
 use crate::api::watch::WatchService;
 use crate::pb::etcdserverpb::{
-    WatchRequest, cluster_server::Cluster, kv_server::Kv, lease_server::Lease,
-    maintenance_server::Maintenance,
+    LeaseKeepAliveRequest, LeaseKeepAliveResponse, WatchRequest, cluster_server::Cluster,
+    kv_server::Kv, lease_server::Lease, maintenance_server::Maintenance,
 };
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -52,6 +52,7 @@ pub fn routes() -> axum::Router<Http> {
             .route(&at("/watch"), post(watch))
             .route(&at("/lease/grant"), post(lease_grant))
             .route(&at("/lease/revoke"), post(lease_revoke))
+            .route(&at("/lease/keepalive"), post(lease_keep_alive))
             .route(&at("/kv/lease/revoke"), post(lease_revoke))
             .route(&at("/lease/timetolive"), post(lease_time_to_live))
             .route(&at("/kv/lease/timetolive"), post(lease_time_to_live))
@@ -208,6 +209,44 @@ async fn watch(State(http): State<Http>, body: axum::body::Bytes) -> Response {
         axum::body::Body::from_stream(lines),
     )
         .into_response()
+}
+
+/// `POST /v3/lease/keepalive`: each JSON `LeaseKeepAliveRequest` of the body renews its lease
+/// and answers one `{"result": LeaseKeepAliveResponse}` line; the response ends with the body,
+/// as etcd's gateway ends the bidirectional stream when the request is done. A failed renewal
+/// (unknown lease, no leader) ends it with an error object, as the gRPC stream would.
+async fn lease_keep_alive(State(http): State<Http>, body: axum::body::Bytes) -> Response {
+    let headers = [(header::CONTENT_TYPE, "application/json")];
+    let requests: Result<Vec<LeaseKeepAliveRequest>, _> =
+        serde_json::Deserializer::from_slice(&body)
+            .into_iter()
+            .collect();
+    let requests = match requests {
+        Ok(r) => r,
+        Err(e) => {
+            let line = stream_error(&tonic::Status::unknown(e.to_string()));
+            return (StatusCode::OK, headers, line).into_response();
+        }
+    };
+    let mut out = String::new();
+    for r in requests {
+        match http.api.lease_renew(r.id).await {
+            Ok(ttl) => {
+                let response = LeaseKeepAliveResponse {
+                    header: Some(http.api.header(http.api.current_revision())),
+                    id: r.id,
+                    ttl,
+                };
+                let result = serde_json::json!({ "result": response });
+                out.push_str(&format!("{result}\n"));
+            }
+            Err(status) => {
+                out.push_str(&stream_error(&status));
+                break;
+            }
+        }
+    }
+    (StatusCode::OK, headers, out).into_response()
 }
 
 /// One error object inside a streamed response, as grpc-gateway writes it.
