@@ -523,6 +523,11 @@ async fn publish_attributes(api: &Api, member_id: u64, name: String, client_urls
                 // etcd's wording, which operators and scripts grep for.
                 tracing::info!("published local member to cluster through raft");
                 tracing::info!("ready to serve client requests");
+                // systemd's Type=notify (deploy/systemd/ferrokv.service), as etcd's
+                // notifySystemd; a no-op without $NOTIFY_SOCKET.
+                if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+                    tracing::warn!("failed to notify systemd for readiness: {e}");
+                }
                 return;
             }
             Err(e) => {

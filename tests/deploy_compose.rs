@@ -100,5 +100,8 @@ fn compose_cluster_comes_up_and_a_killed_member_catches_up() {
         out.status.success() && out.stdout == b"2\n"
     });
     let before = ctl(PORTS[1], &["get", "before", "--print-value-only"]);
-    assert_eq!(before.stdout, b"1\n", "it has what was written before the kill");
+    assert_eq!(
+        before.stdout, b"1\n",
+        "it has what was written before the kill"
+    );
 }
