@@ -187,12 +187,7 @@ assert ev['kv']['value'] == b'v1', ev
 print('ok')
 "#
     );
-    let venv = std::env::var_os("FERROKV_TEST_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/seed-venv")
-        });
-    let out = std::process::Command::new(venv.join("bin/python"))
+    let out = std::process::Command::new(common::venv().join("bin/python"))
         .args(["-c", &script])
         .output()
         .expect("running python (scripts/test makes target/seed-venv with etcd3gw)");

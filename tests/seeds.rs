@@ -21,20 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Cluster, ClusterOpts, ServerKind, describe, run_etcdctl, wait_until};
-
-/// The virtualenv with `etcd3` and `honcho` (made by `scripts/test`).
-fn venv() -> PathBuf {
-    let dir = std::env::var_os("FERROKV_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/seed-venv"));
-    assert!(
-        dir.join("bin/python").exists(),
-        "no Python virtualenv at {} — run scripts/test (it installs etcd3 and honcho there)",
-        dir.display()
-    );
-    dir
-}
+use common::{Cluster, ClusterOpts, ServerKind, describe, run_etcdctl, venv, wait_until};
 
 /// Seeds 000/001: the `etcd3` snippet, each line's result checked against what the seed says.
 #[test]

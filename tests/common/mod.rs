@@ -683,15 +683,39 @@ pub async fn next_watch_response(
 /// `/health`, `/debug/pprof/…`), waiting at most `timeout`; a non-2xx status is returned, not
 /// an error. Panics if the request cannot be made at all.
 pub fn http_get(endpoint: &str, path: &str, timeout: Duration) -> (u16, String, Vec<u8>) {
+    http_call(endpoint, path, None, timeout)
+}
+
+/// Like [`http_get`], but `POST` with a JSON `body` (the JSON gateway).
+pub fn http_post(
+    endpoint: &str,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> (u16, String, Vec<u8>) {
+    http_call(endpoint, path, Some(body), timeout)
+}
+
+fn http_call(
+    endpoint: &str,
+    path: &str,
+    json_body: Option<&str>,
+    timeout: Duration,
+) -> (u16, String, Vec<u8>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
         .build()
         .into();
-    let mut resp = agent
-        .get(format!("{endpoint}{path}"))
-        .call()
-        .unwrap_or_else(|e| panic!("GET {endpoint}{path}: {e}"));
+    let url = format!("{endpoint}{path}");
+    let sent = match json_body {
+        None => agent.get(&url).call(),
+        Some(body) => agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(body),
+    };
+    let mut resp = sent.unwrap_or_else(|e| panic!("{url}: {e}"));
     let content_type = resp
         .headers()
         .get("content-type")
@@ -705,33 +729,16 @@ pub fn http_get(endpoint: &str, path: &str, timeout: Duration) -> (u16, String, 
     (resp.status().as_u16(), content_type, body)
 }
 
-/// Status, `Content-Type` and body of `POST <endpoint><path>` with a JSON `body` (the JSON
-/// gateway), waiting at most `timeout`; a non-2xx status is returned, not an error.
-pub fn http_post(
-    endpoint: &str,
-    path: &str,
-    body: &str,
-    timeout: Duration,
-) -> (u16, String, Vec<u8>) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into();
-    let mut resp = agent
-        .post(format!("{endpoint}{path}"))
-        .header("Content-Type", "application/json")
-        .send(body)
-        .unwrap_or_else(|e| panic!("POST {endpoint}{path}: {e}"));
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map_or(String::new(), |v| v.to_str().unwrap().to_string());
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_to_vec()
-        .expect("read body");
-    (resp.status().as_u16(), content_type, body)
+/// The Python virtualenv `scripts/test` makes for the tests' Python clients (`etcd3`, `etcd3gw`,
+/// `honcho`): `target/seed-venv`, or `FERROKV_TEST_VENV`.
+pub fn venv() -> PathBuf {
+    let dir = std::env::var_os("FERROKV_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/seed-venv"));
+    assert!(
+        dir.join("bin/python").exists(),
+        "no Python virtualenv at {} — run scripts/test (it installs etcd3, etcd3gw and honcho there)",
+        dir.display()
+    );
+    dir
 }

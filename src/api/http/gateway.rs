@@ -168,15 +168,9 @@ gateway!(move_leader, MaintenanceService, move_leader);
 async fn watch(State(http): State<Http>, body: axum::body::Bytes) -> Response {
     use futures::StreamExt as _;
     let headers = [(header::CONTENT_TYPE, "application/json")];
-    let requests: Result<Vec<WatchRequest>, _> = serde_json::Deserializer::from_slice(&body)
-        .into_iter()
-        .collect();
-    let requests = match requests {
+    let requests: Vec<WatchRequest> = match stream_requests(&body) {
         Ok(r) => r,
-        Err(e) => {
-            let line = stream_error(&tonic::Status::unknown(e.to_string()));
-            return (StatusCode::OK, headers, line).into_response();
-        }
+        Err(response) => return response,
     };
     let limit = http.api.max_request_bytes() + 512 * 1024;
     let service = WatchService::new(http.api.clone(), http.hub.clone(), limit);
@@ -217,16 +211,9 @@ async fn watch(State(http): State<Http>, body: axum::body::Bytes) -> Response {
 /// (unknown lease, no leader) ends it with an error object, as the gRPC stream would.
 async fn lease_keep_alive(State(http): State<Http>, body: axum::body::Bytes) -> Response {
     let headers = [(header::CONTENT_TYPE, "application/json")];
-    let requests: Result<Vec<LeaseKeepAliveRequest>, _> =
-        serde_json::Deserializer::from_slice(&body)
-            .into_iter()
-            .collect();
-    let requests = match requests {
+    let requests: Vec<LeaseKeepAliveRequest> = match stream_requests(&body) {
         Ok(r) => r,
-        Err(e) => {
-            let line = stream_error(&tonic::Status::unknown(e.to_string()));
-            return (StatusCode::OK, headers, line).into_response();
-        }
+        Err(response) => return response,
     };
     let mut out = String::new();
     for r in requests {
@@ -247,6 +234,19 @@ async fn lease_keep_alive(State(http): State<Http>, body: axum::body::Bytes) -> 
         }
     }
     (StatusCode::OK, headers, out).into_response()
+}
+
+/// The JSON messages of a streaming call's request body, in order; a body that does not parse
+/// is answered as etcd's gateway answers it on a stream: `200` with one error object (code 2).
+fn stream_requests<T: DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, Response> {
+    serde_json::Deserializer::from_slice(body)
+        .into_iter()
+        .collect::<Result<Vec<T>, _>>()
+        .map_err(|e| {
+            let line = stream_error(&tonic::Status::unknown(e.to_string()));
+            let headers = [(header::CONTENT_TYPE, "application/json")];
+            (StatusCode::OK, headers, line).into_response()
+        })
 }
 
 /// One error object inside a streamed response, as grpc-gateway writes it.
