@@ -89,6 +89,8 @@ struct Inner {
     peer_channels: Mutex<HashMap<u64, tonic::transport::Channel>>,
     /// `--quota-backend-bytes`, bytes (`u64::MAX` = none).
     quota_backend_bytes: u64,
+    /// A NOSPACE alarm proposal is in flight ([`Api::over_quota`]).
+    raising_nospace: std::sync::atomic::AtomicBool,
 }
 
 /// Parameters of [`Api::new`].
@@ -150,6 +152,7 @@ impl Api {
                 member_id: config.member_id,
                 max_request_bytes: config.max_request_bytes,
                 quota_backend_bytes: config.quota_backend_bytes,
+                raising_nospace: std::sync::atomic::AtomicBool::new(false),
                 max_txn_ops: config.max_txn_ops,
                 request_timeout: config.request_timeout,
                 next_request_id: AtomicU64::new(first_id),
@@ -244,6 +247,11 @@ impl Api {
         if size.saturating_add(request_bytes as u64) <= self.inner.quota_backend_bytes {
             return false;
         }
+        // One raise in flight at a time: a flood of refused writes proposes one alarm, not one
+        // each (the alarm, once applied, refuses them all in the store anyway).
+        if self.inner.raising_nospace.swap(true, Ordering::AcqRel) {
+            return true;
+        }
         tracing::warn!(
             quota_size_bytes = self.inner.quota_backend_bytes,
             current_size_bytes = size,
@@ -261,6 +269,7 @@ impl Api {
             if let Err(e) = api.propose(raise).await {
                 tracing::warn!("raising the NOSPACE alarm failed: {}", e.message());
             }
+            api.inner.raising_nospace.store(false, Ordering::Release);
         });
         true
     }
