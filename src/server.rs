@@ -425,7 +425,8 @@ async fn serve(
     .await;
     // /metrics, /health (and /debug/pprof/ with --enable-pprof) over HTTP/1.1 on the same
     // listeners as gRPC, like etcd.
-    let http = api::http::Http::new(api.clone(), hub.clone(), member_id, cfg.enable_pprof);
+    let http = api::http::Http::new(api.clone(), hub.clone(), member_id, cfg.enable_pprof)
+        .with_cors(cfg.cors.clone());
     let watch_fragment_limit_bytes = cfg.max_request_bytes + GRPC_OVERHEAD_BYTES;
     for addr in cfg.listen_client_addrs.clone() {
         let listener = tokio::net::TcpListener::bind(addr)

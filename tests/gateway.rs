@@ -249,3 +249,52 @@ fn watch_streams_json_lines_until_the_client_goes_away() {
         streams() == "0"
     });
 }
+
+/// `--cors` (etcd's corsHandler): with the default `*` every HTTP answer allows any origin, a
+/// preflight `OPTIONS` is `200`; with a list, only a listed origin is echoed back.
+#[test]
+fn cors_headers_follow_the_cors_flag() {
+    let request = |c: &Cluster, method: &str, path: &str, origin: &str| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let url = format!("{}{path}", c.endpoint(0));
+        let resp = match method {
+            "OPTIONS" => agent.options(&url).header("Origin", origin).call(),
+            _ => agent.get(&url).header("Origin", origin).call(),
+        }
+        .unwrap();
+        let allowed = resp
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string());
+        (resp.status().as_u16(), allowed)
+    };
+    let any = Cluster::start(1, ClusterOpts::default());
+    assert_eq!(
+        request(&any, "GET", "/health", "http://app.example"),
+        (200, Some("*".into()))
+    );
+    assert_eq!(
+        request(&any, "OPTIONS", "/v3/kv/range", "http://app.example"),
+        (200, Some("*".into()))
+    );
+    drop(any);
+    let listed = Cluster::start(
+        1,
+        ClusterOpts {
+            extra_args: vec!["--cors=http://app.example:8080".into()],
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        request(&listed, "GET", "/health", "http://app.example:8080"),
+        (200, Some("http://app.example:8080".into()))
+    );
+    assert_eq!(
+        request(&listed, "GET", "/health", "http://other.example"),
+        (200, None)
+    );
+}

@@ -53,6 +53,8 @@ pub struct Http {
     metrics: Arc<Metrics>,
     /// `--enable-pprof`: whether [`pprof::PROFILE_PATH`] is routed.
     pprof: bool,
+    /// `--cors`: allowed origins (`*` or empty = any).
+    cors: Arc<Vec<String>>,
 }
 
 impl Http {
@@ -64,7 +66,25 @@ impl Http {
             hub,
             metrics: Arc::new(Metrics::new(member_id)),
             pprof,
+            cors: Arc::new(vec!["*".into()]),
         }
+    }
+
+    /// With `--cors` origins (etcd's default `*`).
+    pub fn with_cors(mut self, origins: Vec<String>) -> Self {
+        self.cors = Arc::new(origins);
+        self
+    }
+
+    /// The origin to answer in `Access-Control-Allow-Origin`, if any (etcd's
+    /// `corsHandler`: `*` when any origin is allowed, else the request's own if listed).
+    fn cors_origin(&self, request_origin: Option<&str>) -> Option<String> {
+        if self.cors.is_empty() || self.cors.iter().any(|o| o == "*") {
+            return Some("*".into());
+        }
+        request_origin
+            .filter(|o| self.cors.iter().any(|allowed| allowed == o))
+            .map(str::to_owned)
     }
 
     /// tonic routes holding `/metrics`, `/health` and, with `--enable-pprof`,
@@ -85,7 +105,10 @@ impl Http {
             // A static segment wins over the wildcard above.
             http = http.route(pprof::PROFILE_PATH, get(pprof::profile));
         }
-        let http = http.merge(gateway::routes()).with_state(self.clone());
+        let http = http
+            .merge(gateway::routes())
+            .layer(axum::middleware::from_fn_with_state(self.clone(), cors))
+            .with_state(self.clone());
         tonic::service::Routes::default()
             .into_axum_router()
             .merge(http)
@@ -335,6 +358,43 @@ async fn version() -> Response {
     let body = serde_json::json!({ "etcdserver": server, "etcdcluster": cluster }).to_string();
     let content_type = [(header::CONTENT_TYPE, "application/json")];
     (StatusCode::OK, content_type, body).into_response()
+}
+
+/// etcd's `corsHandler` around the plain-HTTP endpoints: the three `Access-Control-Allow-*`
+/// headers for an allowed origin, and `200` with no body for any `OPTIONS` (a browser's
+/// preflight). gRPC requests never pass through it; neither do unknown paths (etcd's 404s
+/// carry the headers too; a browser needs them only on endpoints that exist).
+async fn cors(
+    State(http): State<Http>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = http.cors_origin(
+        request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let mut response = if request.method() == Method::OPTIONS {
+        StatusCode::OK.into_response()
+    } else {
+        next.run(request).await
+    };
+    if let Some(origin) = origin
+        && let Ok(origin) = axum::http::HeaderValue::from_str(&origin)
+    {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            axum::http::HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
+        );
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            axum::http::HeaderValue::from_static("accept, content-type, authorization"),
+        );
+    }
+    response
 }
 
 /// Requests no route matched: gRPC ones answered as tonic does (`Unimplemented`), the rest

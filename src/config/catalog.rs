@@ -343,16 +343,7 @@ pub const FLAGS: &[EtcdFlag] = &[
     flag("peer-auto-tls", Bool, "false", TLS),
     flag("peer-crl-file", Str, "", TLS),
     flag("cipher-suites", Strings, "", TLS),
-    flag(
-        "cors",
-        Strings,
-        "*",
-        Status::Ignored {
-            why: "ferrokv sends no CORS headers, so browsers refuse cross-origin reads whatever \
-                  the list allows",
-            quiet: None,
-        },
-    ),
+    flag("cors", Strings, "*", IMPL),
     flag(
         "host-whitelist",
         Strings,

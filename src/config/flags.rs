@@ -249,6 +249,11 @@ pub struct Flags {
     )]
     pub enable_pprof: bool,
 
+    /// Origins allowed for browsers' cross-origin requests to the client URLs' HTTP endpoints
+    /// (the JSON gateway): comma-separated, '*' for any.
+    #[arg(long, value_name = "ORIGINS", default_value = "*", value_parser = cors_origins)]
+    pub cors: String,
+
     /// Extra URLs serving only /metrics and /health (plain HTTP).
     #[arg(long, value_name = "URLS", default_value = "")]
     pub listen_metrics_urls: String,
@@ -311,6 +316,30 @@ fn go_int(text: &str) -> Result<i64, &'static str> {
 
 fn go_duration(text: &str) -> Result<Duration, &'static str> {
     goflag::parse_duration(text)
+}
+
+/// etcd's check of `--cors`: `*`, or URLs with an explicit `host:port` (etcd parses the list
+/// with `NewUniqueURLsWithExceptions("*")`).
+fn cors_origins(text: &str) -> Result<String, String> {
+    for entry in text
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && *e != "*")
+    {
+        let has_port = url::Url::parse(entry).ok().is_some_and(|u| {
+            u.host_str().is_some()
+                && entry
+                    .rsplit(':')
+                    .next()
+                    .is_some_and(|p| p.parse::<u16>().is_ok())
+        });
+        if !has_port {
+            return Err(format!(
+                "URL address does not have the form \"host:port\": {entry}"
+            ));
+        }
+    }
+    Ok(text.to_owned())
 }
 
 /// etcd's check of `--auto-compaction-retention`: an integer or a Go duration.

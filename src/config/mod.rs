@@ -403,6 +403,8 @@ pub struct ServerConfig {
     pub quota_backend_bytes: u64,
     /// `--enable-pprof`.
     pub enable_pprof: bool,
+    /// `--cors`: origins allowed cross-origin HTTP access (`*` = any; empty = any, as etcd).
+    pub cors: Vec<String>,
     /// `--log-level` (`--debug` ⇒ debug).
     pub log_level: LogLevel,
     /// `--logger`.
@@ -710,6 +712,13 @@ impl ServerConfig {
             grpc_keepalive_interval: nonzero(flags.grpc_keepalive_interval),
             grpc_keepalive_timeout: nonzero(flags.grpc_keepalive_timeout),
             quota_backend_bytes,
+            cors: flags
+                .cors
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect(),
             enable_pprof: flags.enable_pprof,
             log_level,
             logger,
@@ -1215,6 +1224,7 @@ mod tests {
                 grpc_keepalive_interval: Some(Duration::from_secs(2 * 3600)),
                 grpc_keepalive_timeout: Some(Duration::from_secs(20)),
                 quota_backend_bytes: 2 * 1024 * 1024 * 1024,
+                cors: vec!["*".into()],
                 enable_pprof: false,
                 log_level: LogLevel::Info,
                 logger: Logger::Capnslog,
