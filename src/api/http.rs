@@ -94,10 +94,10 @@ impl Http {
             .route("/metrics", get(metrics))
             .route("/health", get(health))
             .route("/version", get(version))
-            .route("/livez", any(livez))
-            .route("/livez/{check}", any(livez_one))
-            .route("/readyz", any(readyz))
-            .route("/readyz/{check}", any(readyz_one))
+            .route("/livez", any(probe_all::<false>))
+            .route("/livez/{check}", any(probe_one::<false>))
+            .route("/readyz", any(probe_all::<true>))
+            .route("/readyz/{check}", any(probe_one::<true>))
             .route("/debug/pprof", any(not_found))
             .route("/debug/pprof/", any(not_found))
             .route("/debug/pprof/{*rest}", any(not_found));
@@ -179,6 +179,10 @@ enum Probe {
 }
 
 impl Probe {
+    fn of(ready: bool) -> Probe {
+        if ready { Probe::Readyz } else { Probe::Livez }
+    }
+
     fn checks(self) -> &'static [&'static str] {
         match self {
             Probe::Livez => &["serializable_read"],
@@ -296,57 +300,36 @@ fn probe_query(query: Option<&str>) -> (bool, Vec<String>) {
     (verbose, exclude)
 }
 
-async fn run_probe(http: &Http, probe: Probe, method: &Method, query: Option<String>) -> Response {
+/// `/livez` (`READY = false`) or `/readyz`: every check but the `?exclude=`d ones.
+async fn probe_all<const READY: bool>(
+    State(http): State<Http>,
+    method: Method,
+    RawQuery(query): RawQuery,
+) -> Response {
     let (verbose, exclude) = probe_query(query.as_deref());
-    let names: Vec<&str> = probe
+    let names: Vec<&str> = Probe::of(READY)
         .checks()
         .iter()
         .copied()
         .filter(|c| !exclude.iter().any(|e| e == c))
         .collect();
-    http.probe(method, &names, verbose).await
+    http.probe(&method, &names, verbose).await
 }
 
-async fn run_probe_one(
-    http: &Http,
-    probe: Probe,
-    check: &str,
-    method: &Method,
-    query: Option<String>,
+/// `/livez/<check>` or `/readyz/<check>`: that check alone; 404 for a check the probe lacks.
+async fn probe_one<const READY: bool>(
+    State(http): State<Http>,
+    axum::extract::Path(check): axum::extract::Path<String>,
+    method: Method,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    match probe.checks().iter().find(|c| **c == check) {
+    match Probe::of(READY).checks().iter().find(|c| **c == check) {
         Some(name) => {
             let (verbose, _) = probe_query(query.as_deref());
-            http.probe(method, &[name], verbose).await
+            http.probe(&method, &[name], verbose).await
         }
         None => not_found().await,
     }
-}
-
-async fn livez(State(http): State<Http>, method: Method, RawQuery(q): RawQuery) -> Response {
-    run_probe(&http, Probe::Livez, &method, q).await
-}
-
-async fn readyz(State(http): State<Http>, method: Method, RawQuery(q): RawQuery) -> Response {
-    run_probe(&http, Probe::Readyz, &method, q).await
-}
-
-async fn livez_one(
-    State(http): State<Http>,
-    axum::extract::Path(check): axum::extract::Path<String>,
-    method: Method,
-    RawQuery(q): RawQuery,
-) -> Response {
-    run_probe_one(&http, Probe::Livez, &check, &method, q).await
-}
-
-async fn readyz_one(
-    State(http): State<Http>,
-    axum::extract::Path(check): axum::extract::Path<String>,
-    method: Method,
-    RawQuery(q): RawQuery,
-) -> Response {
-    run_probe_one(&http, Probe::Readyz, &check, &method, q).await
 }
 
 /// etcd's `/version`: the server's etcd version and the cluster version (major.minor.0).

@@ -121,7 +121,7 @@ impl Kv {
         let Some(mut txn) = self.write(raft_index) else {
             return Ok(None);
         };
-        if let Some(refused) = refused_by_alarm(&txn.alarm_types(), req) {
+        if let Some(refused) = refused_by_alarm(&txn, req) {
             drop(txn);
             self.mark_applied(raft_index)?;
             return Err(refused);
@@ -207,11 +207,11 @@ fn execute(txn: &mut WriteTxn<'_>, req: &Request) -> Result<Response> {
 /// etcd's capped and corrupt appliers: with CORRUPT active every request but Alarm is refused
 /// (`applierV3Corrupt`); with NOSPACE active, Put, LeaseGrant and a Txn that puts anywhere in
 /// its branches are (`applierV3Capped`); reads, deletes, compactions and revokes go on.
-fn refused_by_alarm(active: &[i32], req: &Request) -> Option<MvccError> {
+fn refused_by_alarm(txn: &WriteTxn<'_>, req: &Request) -> Option<MvccError> {
     if matches!(req, Request::Alarm(_)) {
         return None;
     }
-    if active.contains(&(AlarmType::Corrupt as i32)) {
+    if txn.alarm_type_active(AlarmType::Corrupt as i32) {
         return Some(MvccError::CorruptCluster);
     }
     let adds_data = match req {
@@ -219,7 +219,7 @@ fn refused_by_alarm(active: &[i32], req: &Request) -> Option<MvccError> {
         Request::Txn(t) => txn_puts(t),
         _ => false,
     };
-    (adds_data && active.contains(&(AlarmType::Nospace as i32))).then_some(MvccError::NoSpace)
+    (adds_data && txn.alarm_type_active(AlarmType::Nospace as i32)).then_some(MvccError::NoSpace)
 }
 
 /// Whether a Txn puts in either branch, nested Txns included (etcd `isTxnReadonly` negated

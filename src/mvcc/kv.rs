@@ -696,11 +696,14 @@ impl WriteTxn<'_> {
         all.into_iter().collect()
     }
 
-    /// The alarm types active, whoever raised them.
-    pub fn alarm_types(&self) -> Vec<i32> {
-        let mut types: Vec<i32> = self.alarm_list().into_iter().map(|(_, t)| t).collect();
-        types.dedup();
-        types
+    /// Whether an alarm of type `alarm` is active, whoever raised it. Checked for every applied
+    /// request, so it allocates nothing unless this transaction changed alarms.
+    pub fn alarm_type_active(&self, alarm: i32) -> bool {
+        if self.alarm_changes.is_empty() {
+            self.kv.alarms.iter().any(|(_, a)| *a == alarm)
+        } else {
+            self.alarm_list().iter().any(|(_, a)| *a == alarm)
+        }
     }
 
     /// Whether alarm `alarm` of member `member` is active, as this transaction sees it.
