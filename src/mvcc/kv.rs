@@ -794,11 +794,21 @@ impl WriteTxn<'_> {
                 _ => {}
             }
         }
-        if let Some(rev) = self.compact_to {
-            for (_, r, tombstone) in self.kv.index.compaction_removes(rev) {
-                if let Some(kv) = self.kv.record_at(r, tombstone)? {
-                    size = size.saturating_sub(record_size(tombstone, &kv));
-                }
+        // What a compaction removes, worked out once: for the byte count and for the batch.
+        let removals: Vec<(Revision, bool)> = self
+            .compact_to
+            .map(|rev| {
+                self.kv
+                    .index
+                    .compaction_removes(rev)
+                    .into_iter()
+                    .map(|(_, r, tombstone)| (r, tombstone))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for &(r, tombstone) in &removals {
+            if let Some(kv) = self.kv.record_at(r, tombstone)? {
+                size = size.saturating_sub(record_size(tombstone, &kv));
             }
         }
         match (&mut self.kv.deferred, self.compact_to) {
@@ -823,7 +833,7 @@ impl WriteTxn<'_> {
                 d.committed = true;
             }
             (_, compact_to) => {
-                if let Some(rev) = compact_to {
+                if compact_to.is_some() {
                     // A compaction removes records: hand the collected ones over first, so
                     // the removals apply to them in order, then go on collecting.
                     let deferring = self.kv.deferred.is_some();
@@ -831,7 +841,7 @@ impl WriteTxn<'_> {
                     if deferring {
                         self.kv.defer_commits();
                     }
-                    for (_, r, tombstone) in self.kv.index.compaction_removes(rev) {
+                    for (r, tombstone) in removals {
                         batch.remove(r, tombstone);
                     }
                 }
