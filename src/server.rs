@@ -170,6 +170,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         .map(|(id, urls)| (*id, urls[0].clone()))
         .collect();
     let cluster_id = ids.cluster_id;
+    let dial_timeout = crate::peer::actor::dial_timeout(cfg.election_timeout_ms);
     let active_peers = ActivePeers::default();
     let tick_advance = TickAdvance {
         members: ids.peers.len(),
@@ -223,7 +224,9 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 let peers = peer_links
                     .into_iter()
                     .map(|(id, url)| {
-                        let link = PeerLink::new(id, url, cluster_id, active_peers.clone()).start();
+                        let link =
+                            PeerLink::new(id, url, dial_timeout, cluster_id, active_peers.clone())
+                                .start();
                         (id, link.recipient())
                     })
                     .collect();

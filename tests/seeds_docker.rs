@@ -24,7 +24,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{ServerKind, describe, etcdctl_bin, run_etcdctl, wait_until};
+use common::{ServerKind, describe, etcdctl_bin, run_etcdctl, wait_until, wait_until_or};
 
 /// How long a cluster of containers may take to elect a leader and serve.
 const READY: Duration = Duration::from_secs(60);
@@ -237,11 +237,24 @@ fn seed_000_docker_compose_four_members() {
 
     // Three of four: writes go through again.
     ok(c.cmd(&["start", "etcd3"]), "start etcd3");
-    wait_until(READY, "a write with 3 of 4 members up", || {
-        ctl(2385, &["--command-timeout=3s", "put", "k", "after"])
-            .status
-            .success()
-    });
+    let last = std::cell::RefCell::new(None);
+    wait_until_or(
+        READY,
+        "a write with 3 of 4 members up",
+        || {
+            let out = ctl(2385, &["--command-timeout=3s", "put", "k", "after"]);
+            let done = out.status.success();
+            *last.borrow_mut() = Some(out);
+            done
+        },
+        || {
+            format!(
+                "last try: {}\n{}",
+                last.borrow().as_ref().map_or_else(String::new, describe),
+                c.logs()
+            )
+        },
+    );
     assert_eq!(
         ctl_ok(2387, &["get", "k", "--print-value-only"]),
         "after\n",

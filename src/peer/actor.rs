@@ -17,6 +17,13 @@ const BATCH_MESSAGES_MAX: usize = 256;
 /// Reconnect backoff bounds, ms.
 const BACKOFF_MS_MIN: u64 = 50;
 const BACKOFF_MS_MAX: u64 = 1000;
+/// HTTP/2 ping interval on an open peer connection, and how long an unanswered ping may wait
+/// before the connection counts as dead (etcd rafthttp gives up on a silent stream after 5 s,
+/// `ConnReadTimeout`). Without it a peer that vanished without closing its sockets (a container
+/// stopped mid-connection, a cable pulled) would keep its link "open" until TCP gives up,
+/// ~15 minutes later.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How many of a member's peer links have a connection open now (etcd rafthttp's "active
 /// peers"), shared by all of them; read at start for the initial election tick advance.
@@ -51,6 +58,7 @@ impl Drop for Active {
 pub struct PeerLink {
     peer_id: u64,
     url: String,
+    dial_timeout: Duration,
     cluster_id: u64,
     active: ActivePeers,
     queue: Option<mpsc::Sender<Message>>,
@@ -58,10 +66,19 @@ pub struct PeerLink {
 
 impl PeerLink {
     /// A link to `peer_id` at `url` (`http://host:port`), counted in `active` while connected.
-    pub fn new(peer_id: u64, url: String, cluster_id: u64, active: ActivePeers) -> Self {
+    /// `dial_timeout` bounds one connection attempt, name resolution included (see
+    /// [`dial_timeout`]).
+    pub fn new(
+        peer_id: u64,
+        url: String,
+        dial_timeout: Duration,
+        cluster_id: u64,
+        active: ActivePeers,
+    ) -> Self {
         Self {
             peer_id,
             url,
+            dial_timeout,
             cluster_id,
             active,
             queue: None,
@@ -78,6 +95,7 @@ impl Actor for PeerLink {
         actix_rt::spawn(run_link(
             self.peer_id,
             self.url.clone(),
+            self.dial_timeout,
             self.cluster_id,
             self.active.clone(),
             rx,
@@ -101,17 +119,44 @@ impl Handler<SendMessages> for PeerLink {
     }
 }
 
+/// etcd's peer dial timeout (`ServerConfig.PeerDialTimeout`): 1 s plus one election timeout,
+/// so 2 s with the default 1000 ms `--election-timeout`.
+pub fn dial_timeout(election_timeout_ms: u64) -> Duration {
+    Duration::from_secs(1) + Duration::from_millis(election_timeout_ms)
+}
+
+/// One connection attempt to `url`, within `dial_timeout` (DNS included: a name whose
+/// resolver does not answer must not hold the link longer than a refused connect would).
+async fn connect(
+    url: &str,
+    dial_timeout: Duration,
+) -> Result<RaftPeerClient<tonic::transport::Channel>, String> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|e| e.to_string())?
+        .connect_timeout(dial_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true);
+    match tokio::time::timeout(dial_timeout, endpoint.connect()).await {
+        Ok(Ok(channel)) => Ok(RaftPeerClient::new(channel).max_decoding_message_size(usize::MAX)),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no connection within {dial_timeout:?}")),
+    }
+}
+
 async fn run_link(
     peer_id: u64,
     url: String,
+    dial_timeout: Duration,
     cluster_id: u64,
     active: ActivePeers,
     mut rx: mpsc::Receiver<Message>,
 ) {
     let mut backoff_ms = BACKOFF_MS_MIN;
     loop {
-        let client = match RaftPeerClient::connect(url.clone()).await {
-            Ok(c) => c.max_decoding_message_size(usize::MAX),
+        let client = match connect(&url, dial_timeout).await {
+            Ok(c) => c,
             Err(e) => {
                 tracing::debug!(peer = peer_id, %url, "connect failed: {e}");
                 // Drop what queued up while the peer was unreachable: stale Raft traffic.

@@ -655,13 +655,23 @@ pub fn unb64(s: &str) -> Vec<u8> {
 
 /// Polls `cond` every 50 ms until it returns true, panicking with `what` after `timeout`.
 #[track_caller]
-pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+pub fn wait_until(timeout: Duration, what: &str, cond: impl FnMut() -> bool) {
+    wait_until_or(timeout, what, cond, String::new);
+}
+
+/// [`wait_until`], adding `report()` (server logs, say) to the panic message on a timeout.
+#[track_caller]
+pub fn wait_until_or(
+    timeout: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+    report: impl FnOnce() -> String,
+) {
     let deadline = Instant::now() + timeout;
     while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?}: {what}"
-        );
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?}: {what}\n{}", report());
+        }
         std::thread::sleep(Duration::from_millis(50)); // poll interval
     }
 }
