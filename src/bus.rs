@@ -78,16 +78,34 @@ pub struct Propose {
 pub struct Persist {
     /// New hard state, if it changed.
     pub hard_state: Option<HardState>,
+    /// A snapshot to install in the log (it replaces every stored entry), before `entries`.
+    pub snapshot: Option<crate::raft::SnapshotMeta>,
     /// New entries; index `i` replaces any stored entry `≥ i`.
     pub entries: Vec<Entry>,
     /// Whether to fsync (`Ready::must_sync`); false when only the commit index changed.
     pub sync: bool,
 }
 
+/// Log compaction behind a snapshot point ([`crate::log::LogStore::compact`]), through the
+/// same `LogActor` mailbox as [`Persist`] so it lands after every earlier write. A failure is
+/// fatal for the member, as for a failed append.
+#[derive(Message)]
+#[rtype(result = "Result<(), StorageError>")]
+pub struct CompactLog {
+    /// Last index to remove.
+    pub through: u64,
+    /// Its term.
+    pub through_term: u64,
+    /// The snapshot point to record.
+    pub snapshot: crate::raft::SnapshotMeta,
+}
+
 /// The fact that a [`Persist`] is durable, carrying its contents back.
 pub struct Persisted {
     /// The hard state that is now durable.
     pub hard_state: Option<HardState>,
+    /// The snapshot that is now durable.
+    pub snapshot: Option<crate::raft::SnapshotMeta>,
     /// The entries that are now durable.
     pub entries: Vec<Entry>,
 }
@@ -147,6 +165,36 @@ pub struct EventsApplied {
     pub revision: i64,
     /// Its events, in change order, `prev_kv` set when the key existed.
     pub events: Vec<Event>,
+}
+
+/// The store took a snapshot point: a consistent view of its keyspaces right after applying
+/// entry `index` (every `--snapshot-count` entries; docs/snapshots.md §1). To the `RaftActor`,
+/// whose driver records the point and compacts the log below it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StorePoint {
+    /// The applied index the view holds.
+    pub index: u64,
+}
+
+/// The outcome of sending a store image to `to` (to the `RaftActor`: the leader's progress
+/// for `to` leaves the Snapshot state; etcd raft `ReportSnapshot`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SnapshotSent {
+    /// The follower.
+    pub to: u64,
+    /// Whether the transfer or the install failed.
+    pub failed: bool,
+}
+
+/// The store was replaced by a leader's snapshot image whose revision is `revision` (sent by
+/// the `StoreActor` through the same mailbox as [`EventsApplied`], so in apply order).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StoreRestored {
+    /// The store revision of the image.
+    pub revision: i64,
 }
 
 /// The store's answer to a [`FetchHistory`].

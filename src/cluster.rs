@@ -67,6 +67,18 @@ impl Members {
         Ok(Self { members, keyspace })
     }
 
+    /// Reads the published attributes again from `db` (after a store image replaced them),
+    /// keeping the members and their peer URLs. Errors: as [`Members::open`].
+    pub fn reload(&mut self, db: &Database) -> Result<(), StorageError> {
+        let initial = self
+            .members
+            .iter()
+            .map(|(id, m)| (*id, m.peer_urls.clone()))
+            .collect();
+        *self = Self::open(db, &initial)?;
+        Ok(())
+    }
+
     /// Records a member's published name and client URLs (applied from the log in order).
     /// Attributes of an unknown member are ignored. Errors: fjall I/O.
     pub fn publish(

@@ -37,5 +37,6 @@ pub mod pb;
 pub mod peer;
 pub mod raft;
 pub mod server;
+pub mod snapshot;
 pub mod storage;
 pub mod watch;

@@ -16,6 +16,8 @@
 //! | `etcd_server_proposals_applied_total` | gauge | the applied index |
 //! | `etcd_server_id{server_id}` | gauge | 1, labelled with the member id in hex |
 //! | `etcd_server_health_success`, `etcd_server_health_failures` | counter | `/health` verdicts |
+//! | `etcd_network_snapshot_send_success`, `_send_failures` | counter | store images sent to followers (summed over peers; etcd labels them `To`) |
+//! | `etcd_network_snapshot_receive_success`, `_receive_failures` | counter | store images received and installed (etcd labels them `From`) |
 //!
 //! Values are read from their owners when scraped (a [`Sample`]) instead of being updated on
 //! every change: no actor carries metric handles, and a gauge cannot drift from its source.
@@ -58,6 +60,10 @@ pub struct Metrics {
     proposals_applied: IntGauge,
     health_success: IntCounter,
     health_failures: IntCounter,
+    snapshot_send_success: IntCounter,
+    snapshot_send_failures: IntCounter,
+    snapshot_receive_success: IntCounter,
+    snapshot_receive_failures: IntCounter,
 }
 
 impl Metrics {
@@ -131,6 +137,22 @@ impl Metrics {
                 "etcd_server_health_failures",
                 "The total number of failed health checks",
             ),
+            snapshot_send_success: counter(
+                "etcd_network_snapshot_send_success",
+                "Total number of successful snapshot sends",
+            ),
+            snapshot_send_failures: counter(
+                "etcd_network_snapshot_send_failures",
+                "Total number of snapshot send failures",
+            ),
+            snapshot_receive_success: counter(
+                "etcd_network_snapshot_receive_success",
+                "Total number of successful snapshot receives",
+            ),
+            snapshot_receive_failures: counter(
+                "etcd_network_snapshot_receive_failures",
+                "Total number of snapshot receive failures",
+            ),
             registry,
         }
     }
@@ -157,6 +179,17 @@ impl Metrics {
         self.is_leader.set(i64::from(sample.is_leader));
         self.proposals_committed.set(index(sample.commit_index));
         self.proposals_applied.set(index(sample.applied_index));
+        // The transfer counts live with the transport (one process-wide tally): catch up.
+        let (send_ok, send_failed, receive_ok, receive_failed) =
+            crate::snapshot::TRANSFERS.counts();
+        for (counter, total) in [
+            (&self.snapshot_send_success, send_ok),
+            (&self.snapshot_send_failures, send_failed),
+            (&self.snapshot_receive_success, receive_ok),
+            (&self.snapshot_receive_failures, receive_failed),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .expect("text encoding of int gauges and counters cannot fail")

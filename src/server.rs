@@ -24,10 +24,10 @@ use crate::mvcc::actor::{StoreActor, StoreLinks, StoreProgress};
 use crate::node::RaftStatus;
 use crate::pb::etcdserverpb as pb;
 use crate::pb::peerpb::{MemberAttributes, internal_request};
-use crate::peer::actor::{ActivePeers, PeerLink};
+use crate::peer::actor::{ActivePeers, PeerLink, SnapshotLinks};
 use crate::peer::server::PeerService;
 use crate::raft::actor::{RaftActor, RaftLinks, StoreInbox};
-use crate::raft::{ConfState, Config as RaftConfig, MemStorage, NodeId};
+use crate::raft::{ConfState, Config as RaftConfig, NodeId};
 use crate::watch::actor::{STREAM_QUEUE_MAX, WatchHub};
 use actix::prelude::*;
 use anyhow::{Context as _, bail};
@@ -77,8 +77,24 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let ids = membership(&cfg);
     let db = crate::storage::open(&cfg.data_dir)
         .with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
-    let log_store = LogStore::open(&db)?;
-    let loaded = log_store.load().context("loading the raft log")?;
+    let mut log_store = LogStore::open(&db)?;
+    let mut loaded = log_store.load().context("loading the raft log")?;
+    let kv = Kv::open(crate::mvcc::FjallBackend::open(&db).context("opening the MVCC keyspaces")?)
+        .context("opening the MVCC store")?;
+    // A crash between installing a leader's store image and recording its snapshot in the
+    // log leaves the store ahead of the log: finish the install now (docs/snapshots.md §2).
+    if let Some(image) = loaded.image.clone()
+        && image.index == kv.applied_index()
+        && image.index > loaded.hard_state.commit
+    {
+        tracing::warn!(
+            index = image.index,
+            "the last snapshot install did not reach the raft log; finishing it"
+        );
+        loaded = log_store
+            .finish_install(loaded, &image)
+            .context("finishing a snapshot install")?;
+    }
     let conf_state = match &loaded.identity {
         Some(found) if found.cluster_id != ids.cluster_id || found.member_id != ids.member_id => {
             bail!(
@@ -127,18 +143,14 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         member_id = format_args!("{:x}", ids.member_id),
         cluster_id = format_args!("{:x}", ids.cluster_id),
         entries = loaded.entries.len(),
+        compacted_through = loaded.compacted.0,
         term = loaded.hard_state.term,
         commit = loaded.hard_state.commit,
         "starting member"
     );
-    let mut storage = MemStorage::new_with_conf_state(conf_state);
-    storage
-        .append(&loaded.entries)
+    let storage = loaded
+        .to_storage(conf_state)
         .context("restoring the raft log into memory")?;
-    storage.set_hard_state(loaded.hard_state);
-
-    let kv = Kv::open(crate::mvcc::FjallBackend::open(&db).context("opening the MVCC keyspaces")?)
-        .context("opening the MVCC store")?;
     let store_revision = kv.current_revision();
     let granted_leases = kv.leases().list();
     let lease_extend = Duration::from_millis(cfg.election_timeout_ms);
@@ -185,6 +197,9 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let seed = ids.member_id ^ (std::process::id() as u64).rotate_left(32) ^ now_nanos;
+    let store_db = db.clone();
+    let snapshot_count = cfg.snapshot_count;
+    let catchup = cfg.snapshot_catchup_entries;
     std::thread::Builder::new()
         .name("actix".into())
         .spawn(move || {
@@ -196,6 +211,11 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 // report applied grants to it before the RaftActor it proposes to exists.
                 let reaper_ctx = Context::<LeaseReaper>::new();
                 let reaper = reaper_ctx.address();
+                // Likewise the RaftActor's: the store reports snapshot points to it and the
+                // peer links report image transfers, and both exist before it.
+                let raft_ctx = Context::<RaftActor>::new();
+                let raft_addr = raft_ctx.address();
+                let store_points = raft_addr.clone().recipient();
                 // Store and watch hub, each on its own arbiter so fan-out never delays
                 // applying. They name each other: the hub is started from inside the store's
                 // construction, where the store's address is known, and handed back here.
@@ -213,8 +233,11 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                         events: Some(hub.clone().recipient()),
                         history: Some(hub.clone().recipient()),
                         leases: Some(store_leases),
+                        restored: Some(hub.clone().recipient()),
+                        points: Some(store_points),
                     };
-                    let actor = StoreActor::new(kv, members, links);
+                    let actor = StoreActor::new(kv, members, links)
+                        .with_snapshots(store_db, snapshot_count);
                     let _ = hub_tx.send((hub, actor.progress()));
                     actor
                 });
@@ -226,12 +249,17 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                     .map(|(id, url)| {
                         let link =
                             PeerLink::new(id, url, dial_timeout, cluster_id, active_peers.clone())
+                                .with_snapshots(SnapshotLinks {
+                                    store: store.clone().recipient(),
+                                    raft: raft_addr.clone().recipient(),
+                                })
                                 .start();
                         (id, link.recipient())
                     })
                     .collect();
                 let links = RaftLinks {
-                    log: log.recipient(),
+                    log: log.clone().recipient(),
+                    compact: log.recipient(),
                     store: StoreInbox {
                         apply: store.clone().recipient(),
                         register: store.clone().recipient(),
@@ -241,7 +269,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                     status_tx: status_tx.clone(),
                 };
                 let raft = RaftActor::new(&raft_config, storage, seed, tick_interval, links)
-                    .map(Actor::start);
+                    .map(|actor| raft_ctx.run(actor.with_snapshot_catchup_entries(catchup)));
                 if let Ok(raft) = &raft {
                     let reaper_actor = LeaseReaper::new(
                         granted_leases,
@@ -370,6 +398,7 @@ async fn serve(
     peer_urls: BTreeMap<u64, String>,
 ) -> anyhow::Result<()> {
     let min_lease_ttl = cfg.min_lease_ttl_secs();
+    let store_images = store.clone().recipient();
     let api = Api::new(
         ApiLinks {
             raft: raft.clone(),
@@ -402,11 +431,14 @@ async fn serve(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening for peers on {addr}"))?;
-        let service = crate::pb::peerpb::raft_peer_server::RaftPeerServer::new(PeerService::new(
-            raft.clone().recipient(),
-            cluster_id,
-            std::sync::Arc::new(api.clone()),
-        ))
+        let service = crate::pb::peerpb::raft_peer_server::RaftPeerServer::new(
+            PeerService::new(
+                raft.clone().recipient(),
+                cluster_id,
+                std::sync::Arc::new(api.clone()),
+            )
+            .with_images(store_images.clone()),
+        )
         .max_decoding_message_size(usize::MAX);
         servers.spawn(
             tonic::transport::Server::builder()

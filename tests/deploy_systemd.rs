@@ -101,7 +101,7 @@ fn the_server_notifies_systemd_once_it_serves() {
     };
     // READY=1 means clients are served: a request succeeds right away.
     let served = ready
-        && common::run_etcdctl(&[client_url.clone()], &["put", "k", "v"], None)
+        && common::run_etcdctl(std::slice::from_ref(&client_url), &["put", "k", "v"], None)
             .status
             .success();
     let _ = child.kill();

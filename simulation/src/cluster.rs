@@ -1029,6 +1029,8 @@ impl Cluster {
                     self.now
                 ));
             }
+            // The simulator takes no snapshot points yet (it never calls `snapshot_point`).
+            Effect::CompactLog { .. } => {}
         }
         Ok(())
     }
@@ -1105,6 +1107,7 @@ impl Cluster {
             if !early {
                 let write = Write {
                     hard_state: write.hard_state,
+                    snapshot: None,
                     entries: write.entries,
                     sync: write.sync,
                 };

@@ -209,15 +209,7 @@ pub const FLAGS: &[EtcdFlag] = &[
             quiet: None,
         },
     ),
-    flag(
-        "snapshot-count",
-        Uint,
-        "100000",
-        Status::Ignored {
-            why: "ferrokv takes no Raft snapshots yet",
-            quiet: None,
-        },
-    ),
+    flag("snapshot-count", Uint, "100000", IMPL),
     flag("heartbeat-interval", Uint, "100", IMPL),
     flag("election-timeout", Uint, "1000", IMPL),
     flag("initial-election-tick-advance", Bool, "true", IMPL),
@@ -460,6 +452,7 @@ pub const FLAGS: &[EtcdFlag] = &[
             quiet: None,
         },
     ),
+    flag("experimental-snapshot-catchup-entries", Uint, "5000", IMPL),
     // Unsafe feature
     flag(
         "force-new-cluster",
@@ -527,6 +520,12 @@ const HIDDEN_HELP: &[(&str, &str, &str)] = &[
         "Experimental feature",
         "Enable persisting remainingTTL to prevent indefinite auto-renewal of long lived \
          leases (hidden in etcd 3.4's help).",
+    ),
+    (
+        "experimental-snapshot-catchup-entries",
+        "Experimental feature",
+        "Number of entries for a slow follower to catch up after compacting the raft storage \
+         entries (etcd 3.5's flag).",
     ),
     (
         "unsafe-no-fsync",

@@ -163,6 +163,16 @@ pub struct Flags {
     #[arg(long, value_name = "BYTES", default_value = "0", value_parser = go_int)]
     pub quota_backend_bytes: i64,
 
+    /// Applied entries between two snapshots; the Raft log is compacted behind each (all but
+    /// the last 5000 entries dropped). 0 = never.
+    #[arg(long, value_name = "COUNT", default_value = "100000", value_parser = go_uint)]
+    pub snapshot_count: u64,
+
+    /// Entries kept behind each snapshot for slow followers (etcd 3.5's
+    /// --experimental-snapshot-catchup-entries).
+    #[arg(long, value_name = "COUNT", default_value = "5000", value_parser = go_uint)]
+    pub experimental_snapshot_catchup_entries: u64,
+
     /// Most operations allowed in one transaction (compares not counted).
     #[arg(long, value_name = "COUNT", default_value = "128", value_parser = go_uint)]
     pub max_txn_ops: u64,

@@ -391,6 +391,11 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// `--max-txn-ops`: most ops in one branch of a Txn.
     pub max_txn_ops: usize,
+    /// `--snapshot-count`: applied entries between two snapshot points (0 = none), after each
+    /// of which the Raft log is compacted (docs/snapshots.md §1).
+    pub snapshot_count: u64,
+    /// `--experimental-snapshot-catchup-entries`: entries kept behind each snapshot point.
+    pub snapshot_catchup_entries: u64,
     /// `--max-concurrent-streams`: HTTP/2 streams per client connection.
     pub max_concurrent_streams: u32,
     /// `--grpc-keepalive-interval`; `None` (flag 0) disables server pings.
@@ -708,6 +713,8 @@ impl ServerConfig {
             ),
             max_request_bytes: usize::try_from(flags.max_request_bytes).unwrap_or(usize::MAX),
             max_txn_ops: usize::try_from(flags.max_txn_ops).unwrap_or(usize::MAX),
+            snapshot_count: flags.snapshot_count,
+            snapshot_catchup_entries: flags.experimental_snapshot_catchup_entries,
             max_concurrent_streams: flags.max_concurrent_streams,
             grpc_keepalive_interval: nonzero(flags.grpc_keepalive_interval),
             grpc_keepalive_timeout: nonzero(flags.grpc_keepalive_timeout),
@@ -1220,6 +1227,8 @@ mod tests {
                 auto_compaction: None,
                 max_request_bytes: 1_572_864,
                 max_txn_ops: 128,
+                snapshot_count: 100_000,
+                snapshot_catchup_entries: 5000,
                 max_concurrent_streams: u32::MAX,
                 grpc_keepalive_interval: Some(Duration::from_secs(2 * 3600)),
                 grpc_keepalive_timeout: Some(Duration::from_secs(20)),
@@ -1898,20 +1907,11 @@ mod tests {
 
     #[test]
     fn ignored_flags_warn_once_each_unless_at_etcds_default() {
-        let cfg = parse(&[
-            "--max-wals",
-            "10",
-            "--snapshot-count=5000",
-            "--enable-v2",
-            "--max-snapshots=5",
-            "-v",
-        ])
-        .unwrap();
+        let cfg = parse(&["--max-wals", "10", "--enable-v2", "--max-snapshots=5", "-v"]).unwrap();
         assert_eq!(
             cfg.warnings,
             [
                 "ignoring --max-wals=10: ferrokv writes no WAL files; fjall manages its own journal",
-                "ignoring --snapshot-count=5000: ferrokv takes no Raft snapshots yet",
                 "ignoring --enable-v2=true: ferrokv serves only the v3 API",
                 "flag \"-v\" is no longer supported - ignoring.",
             ]
@@ -2109,11 +2109,7 @@ mod tests {
             .collect();
         assert_eq!(
             ignored,
-            [
-                "ignoring --enable-v2",
-                "ignoring --snapshot-count",
-                "ignoring --strict-reconfig-check",
-            ]
+            ["ignoring --enable-v2", "ignoring --strict-reconfig-check",]
         );
     }
 

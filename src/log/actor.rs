@@ -6,7 +6,7 @@
 //! one fsync covers many writes (group commit).
 
 use super::LogStore;
-use crate::bus::{Persist, Persisted};
+use crate::bus::{CompactLog, Persist, Persisted};
 use crate::storage::StorageError;
 use actix::{Actor, Handler, SyncContext};
 
@@ -26,14 +26,28 @@ impl Actor for LogActor {
     type Context = SyncContext<Self>;
 }
 
+impl Handler<CompactLog> for LogActor {
+    type Result = Result<(), StorageError>;
+
+    fn handle(&mut self, msg: CompactLog, _: &mut SyncContext<Self>) -> Self::Result {
+        self.store
+            .compact(msg.through, msg.through_term, &msg.snapshot)
+    }
+}
+
 impl Handler<Persist> for LogActor {
     type Result = Result<Persisted, StorageError>;
 
     fn handle(&mut self, msg: Persist, _: &mut SyncContext<Self>) -> Self::Result {
-        self.store
-            .persist(msg.hard_state.as_ref(), &msg.entries, msg.sync)?;
+        self.store.persist(
+            msg.hard_state.as_ref(),
+            msg.snapshot.as_ref(),
+            &msg.entries,
+            msg.sync,
+        )?;
         Ok(Persisted {
             hard_state: msg.hard_state,
+            snapshot: msg.snapshot,
             entries: msg.entries,
         })
     }

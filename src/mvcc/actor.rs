@@ -8,13 +8,15 @@
 
 use crate::bus::{
     ApplyCommitted, CancelWait, EventsApplied, FetchHistory, HistoryFetched, LeaseApplied,
-    RegisterWait,
+    RegisterWait, StorePoint, StoreRestored,
 };
 use crate::cluster::{Member, Members};
 use crate::mvcc::applier::{self, Skipped};
 use crate::mvcc::{Kv, MvccError};
 use crate::pb::etcdserverpb::{RangeRequest, RangeResponse};
 use crate::raft::Entry;
+use crate::raft::SnapshotMeta;
+use crate::snapshot::image::{self, StoreImage};
 use crate::watch::History;
 use actix::prelude::*;
 use std::collections::BTreeMap;
@@ -46,6 +48,20 @@ pub struct StoreActor {
     /// The store revision and applied index, published after every batch of applied
     /// entries for readers outside the actor (response headers, overload checks).
     progress: Arc<StoreProgress>,
+    /// Snapshot points and images; off (no database) in stores built for tests.
+    snapshots: Option<Snapshots>,
+}
+
+/// The store's half of snapshots (docs/snapshots.md): a point every `every` applied entries,
+/// the view of the latest one kept for images.
+struct Snapshots {
+    db: fjall::Database,
+    /// Applied entries between points (`--snapshot-count`).
+    every: u64,
+    /// Applied index of the latest point (or of the start, before any).
+    last_index: u64,
+    /// The latest point's view: the keyspaces exactly as they were after applying its index.
+    view: Option<(u64, fjall::Snapshot)>,
 }
 
 /// What the [`StoreActor`] publishes after every batch of applied entries, read without a
@@ -87,6 +103,10 @@ pub struct StoreLinks {
     pub history: Option<Recipient<HistoryFetched>>,
     /// Applied lease grants and revokes (`LeaseReaper`).
     pub leases: Option<Recipient<LeaseApplied>>,
+    /// A store image replaced the store (`WatchHub`, same mailbox as `events`).
+    pub restored: Option<Recipient<StoreRestored>>,
+    /// Snapshot points taken (`RaftActor`).
+    pub points: Option<Recipient<StorePoint>>,
 }
 
 impl StoreActor {
@@ -104,6 +124,47 @@ impl StoreActor {
             waiters: BTreeMap::new(),
             parked: BTreeMap::new(),
             links,
+            snapshots: None,
+        }
+    }
+
+    /// Takes a snapshot point every `every` applied entries (`--snapshot-count`; 0 = never)
+    /// from `db`, the database the store's keyspaces live in, and installs images into it.
+    pub fn with_snapshots(mut self, db: fjall::Database, every: u64) -> Self {
+        self.snapshots = Some(Snapshots {
+            db,
+            every,
+            last_index: self.kv.applied_index(),
+            view: None,
+        });
+        self
+    }
+
+    fn publish_progress(&self) {
+        self.progress
+            .revision
+            .store(self.kv.current_revision(), Ordering::Release);
+        self.progress
+            .applied_index
+            .store(self.kv.applied_index(), Ordering::Release);
+        self.progress
+            .size_bytes
+            .store(self.kv.size_bytes(), Ordering::Release);
+    }
+
+    /// After a batch: a new snapshot point if `every` entries went by since the last one. The
+    /// view is taken here, on the only writer's thread between two batches, so it holds
+    /// exactly the entries through the applied index.
+    fn maybe_take_point(&mut self) {
+        let applied = self.kv.applied_index();
+        let Some(s) = &mut self.snapshots else { return };
+        if s.every == 0 || applied < s.last_index + s.every {
+            return;
+        }
+        s.view = Some((applied, s.db.snapshot()));
+        s.last_index = applied;
+        if let Some(raft) = &self.links.points {
+            raft.do_send(StorePoint { index: applied });
         }
     }
 
@@ -193,16 +254,129 @@ impl Handler<ApplyCommitted> for StoreActor {
         if let Err(e) = self.kv.flush() {
             fatal(&e.to_string());
         }
-        self.progress
-            .revision
-            .store(self.kv.current_revision(), Ordering::Release);
-        self.progress
-            .applied_index
-            .store(self.kv.applied_index(), Ordering::Release);
-        self.progress
-            .size_bytes
-            .store(self.kv.size_bytes(), Ordering::Release);
+        self.publish_progress();
+        self.maybe_take_point();
         self.serve_parked();
+    }
+}
+
+/// Stream the store image of snapshot point `meta` (the leader sending InstallSnapshot): the
+/// chunks go to `chunks` from a thread of their own, an `Err` last if reading fails. Answers
+/// at once with an error when the latest point is not `meta.index` (a newer point replaced
+/// it; the leader's Raft then retries with that one).
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct ExportImage {
+    /// The snapshot point the Raft core sent.
+    pub meta: SnapshotMeta,
+    /// Where the image's chunks go, in order.
+    pub chunks: tokio::sync::mpsc::Sender<Result<Vec<u8>, String>>,
+}
+
+impl Handler<ExportImage> for StoreActor {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, msg: ExportImage, _: &mut Context<Self>) -> Self::Result {
+        let Some(s) = &self.snapshots else {
+            return Err("this store takes no snapshots".into());
+        };
+        let Some((index, view)) = &s.view else {
+            return Err("no snapshot point taken yet".into());
+        };
+        if *index != msg.meta.index {
+            return Err(format!(
+                "snapshot point {} replaced by {index}",
+                msg.meta.index
+            ));
+        }
+        let (db, view, meta, chunks) = (s.db.clone(), view.clone(), msg.meta, msg.chunks);
+        std::thread::Builder::new()
+            .name("snapshot-send".into())
+            .spawn(move || {
+                let sent = image::write_image(&db, &view, &meta, |chunk| {
+                    chunks.blocking_send(Ok(chunk)).is_ok()
+                });
+                if let Err(e) = sent {
+                    let _ = chunks.blocking_send(Err(e.to_string()));
+                }
+            })
+            .map_err(|e| format!("cannot start the image writer: {e}"))?;
+        Ok(())
+    }
+}
+
+/// Replace the store with a leader's verified image (a follower receiving InstallSnapshot),
+/// before its Raft message is stepped. `Ok(false)`: the store already applied through the
+/// image's index, so nothing changed (installing would move it back). `Err`: the store could
+/// not be written; the member stops, as for any apply failure.
+#[derive(Message)]
+#[rtype(result = "Result<bool, String>")]
+pub struct InstallImage(pub StoreImage);
+
+impl Handler<InstallImage> for StoreActor {
+    type Result = Result<bool, String>;
+
+    fn handle(&mut self, InstallImage(image): InstallImage, _: &mut Context<Self>) -> Self::Result {
+        if image.meta.index <= self.kv.applied_index() {
+            return Ok(false);
+        }
+        let Some(s) = &mut self.snapshots else {
+            return Err("this store takes no snapshots".into());
+        };
+        let db = s.db.clone();
+        let old_leases = self.kv.leases().list();
+        image::install(&db, &image, |batch| {
+            crate::log::stage_image(&db, batch, &image.meta)
+        })
+        .map_err(|e| e.to_string())?;
+        let kv = crate::mvcc::FjallBackend::open(&db)
+            .and_then(Kv::open)
+            .unwrap_or_else(|e| fatal(&format!("reopening the store after an image: {e}")));
+        if kv.applied_index() != image.meta.index {
+            fatal(&format!(
+                "the image of index {} holds applied index {}",
+                image.meta.index,
+                kv.applied_index()
+            ));
+        }
+        self.kv = kv;
+        if let Err(e) = self.members.reload(&db) {
+            fatal(&e.to_string());
+        }
+        s.view = Some((image.meta.index, db.snapshot()));
+        s.last_index = image.meta.index;
+        tracing::info!(
+            index = image.meta.index,
+            term = image.meta.term,
+            revision = self.kv.current_revision(),
+            records = image.records(),
+            "installed a snapshot image from the leader"
+        );
+        // The lease clock follows the table: leases the image lacks are gone, new ones granted.
+        if let Some(reaper) = &self.links.leases {
+            let new_leases = self.kv.leases().list();
+            for (id, _) in &old_leases {
+                if !new_leases.iter().any(|(n, _)| n == id) {
+                    reaper.do_send(LeaseApplied::Revoked {
+                        id: *id,
+                        keys_deleted: 0,
+                    });
+                }
+            }
+            for (id, ttl_secs) in new_leases {
+                if !old_leases.iter().any(|(o, _)| *o == id) {
+                    reaper.do_send(LeaseApplied::Granted { id, ttl_secs });
+                }
+            }
+        }
+        if let Some(hub) = &self.links.restored {
+            hub.do_send(StoreRestored {
+                revision: self.kv.current_revision(),
+            });
+        }
+        self.publish_progress();
+        self.serve_parked();
+        Ok(true)
     }
 }
 

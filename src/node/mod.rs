@@ -54,7 +54,7 @@ use rand::RngCore;
 
 use crate::raft::{
     ConfChange, ConfState, Config, Entry, EntryKind, HardState, MemStorage, Message, NodeId,
-    RaftError, RawNode, ReadState, Ready, Role,
+    RaftError, RawNode, ReadState, Ready, Role, SnapshotMeta, Storage,
 };
 
 mod reads;
@@ -97,6 +97,9 @@ pub enum ProposeError {
 pub struct Write {
     /// New term/vote/commit, if changed.
     pub hard_state: Option<HardState>,
+    /// A snapshot the leader sent (its store image already installed): persisted before the
+    /// entries, replacing the whole stored log (`Ready::snapshot`).
+    pub snapshot: Option<SnapshotMeta>,
     /// New entries; the entry at index `i` replaces every stored entry with index ≥ `i`.
     pub entries: Vec<Entry>,
     /// Whether durability needs an fsync (`Ready::must_sync`: entries or a term/vote change;
@@ -140,7 +143,22 @@ pub enum Effect {
     },
     /// The published status changed.
     StatusChanged(RaftStatus),
+    /// Log compaction (docs/snapshots.md §1): record `snapshot` as the latest snapshot point
+    /// and remove every durable entry through `through` (term `through_term`). Needs no
+    /// fsync and nothing waits for it; the in-memory log is already compacted.
+    CompactLog {
+        /// Last index to remove (the compaction point).
+        through: u64,
+        /// Its term (kept as the log's dummy entry).
+        through_term: u64,
+        /// The snapshot point.
+        snapshot: SnapshotMeta,
+    },
 }
+
+/// Entries kept behind a snapshot point for slow followers, so a follower a little behind
+/// catches up from the log instead of a whole image (etcd 3.4 `snapshotCatchUpEntries`).
+pub const SNAPSHOT_CATCHUP_ENTRIES: u64 = 5000;
 
 /// What [`NodeDriver::persisted`] refuses: a report that does not match the write in flight.
 /// Either is a bug in the caller, reported as what it is (never as corrupt storage).
@@ -164,18 +182,21 @@ pub enum DriverError {
     LogGap(RaftError),
 }
 
-/// What identifies a [`Write`]: (index, term) of its last entry and its hard state.
+/// What identifies a [`Write`]: (index, term) of its last entry, its hard state and its
+/// snapshot's (index, term).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct WriteId {
     last_entry: Option<(u64, u64)>,
     hard_state: Option<HardState>,
+    snapshot: Option<(u64, u64)>,
 }
 
 impl WriteId {
-    fn of(hard_state: Option<HardState>, entries: &[Entry]) -> Self {
+    fn of(write: &Write) -> Self {
         WriteId {
-            last_entry: entries.last().map(|e| (e.index, e.term)),
-            hard_state,
+            last_entry: write.entries.last().map(|e| (e.index, e.term)),
+            hard_state: write.hard_state,
+            snapshot: write.snapshot.as_ref().map(|s| (s.index, s.term)),
         }
     }
 }
@@ -196,6 +217,12 @@ pub struct NodeDriver {
     /// The store's applied index as last reported by [`NodeDriver::applied`].
     store_applied_index: u64,
     effects: Vec<Effect>,
+    /// Configurations applied since the last snapshot point, by log index, over the one in
+    /// force at that point (`conf_base`): the configuration of a later point is looked up here.
+    conf_history: Vec<(u64, ConfState)>,
+    conf_base: ConfState,
+    /// Entries kept behind each snapshot point ([`SNAPSHOT_CATCHUP_ENTRIES`]).
+    catchup_entries: u64,
 }
 
 impl NodeDriver {
@@ -217,6 +244,7 @@ impl NodeDriver {
             last_round: rng.next_u64() >> 1,
             ..ReadRounds::default()
         };
+        let conf_base = storage.conf_state().clone();
         let raw = RawNode::new(config, storage, rng)?;
         let store_applied_index = config.applied;
         // The restored term and commit index: the core reports only *changes* of its hard
@@ -235,6 +263,9 @@ impl NodeDriver {
             status,
             store_applied_index,
             effects: Vec::new(),
+            conf_history: Vec::new(),
+            conf_base,
+            catchup_entries: SNAPSHOT_CATCHUP_ENTRIES,
         })
     }
 
@@ -369,7 +400,7 @@ impl NodeDriver {
         let Some(want) = self.in_flight_write else {
             return Err(DriverError::NothingInFlight);
         };
-        let got = WriteId::of(write.hard_state, &write.entries);
+        let got = WriteId::of(&write);
         if got != want {
             return Err(DriverError::WrongWrite {
                 got: got.last_entry,
@@ -377,6 +408,15 @@ impl NodeDriver {
             });
         }
         let storage = self.raw.storage_mut();
+        if let Some(snapshot) = write.snapshot {
+            // The store already holds this snapshot's image (the transport installs it before
+            // stepping the message); the log now starts after it (Ready contract).
+            self.conf_base = snapshot.conf_state.clone();
+            self.conf_history.clear();
+            storage
+                .apply_snapshot(snapshot)
+                .map_err(DriverError::LogGap)?;
+        }
         storage
             .append(&write.entries)
             .map_err(DriverError::LogGap)?;
@@ -396,6 +436,68 @@ impl NodeDriver {
     /// not). Never goes back.
     pub fn applied(&mut self, index: u64) {
         self.store_applied_index = self.store_applied_index.max(index);
+    }
+
+    /// Sets how many entries stay behind each snapshot point (default
+    /// [`SNAPSHOT_CATCHUP_ENTRIES`]; the simulator and tests use fewer).
+    pub fn set_snapshot_catchup_entries(&mut self, entries: u64) {
+        self.catchup_entries = entries;
+    }
+
+    /// The store took a snapshot point at applied index `index` (its view holds exactly the
+    /// entries through it; docs/snapshots.md §1). Records the point in the core's storage —
+    /// what a follower whose next entry is gone is sent — and compacts the log to
+    /// `index − catchup entries`, handing the same to the caller as [`Effect::CompactLog`].
+    ///
+    /// Safe because the store applied `index` before this call (the caller reports points the
+    /// store took after writing that batch), so the removal is written after it in the one
+    /// journal. A point at or below the current one, or above the log, is ignored.
+    pub fn snapshot_point(&mut self, index: u64) {
+        let conf_state = self.conf_at(index);
+        let storage = self.raw.storage_mut();
+        let snapshot = match storage.create_snapshot(index, conf_state) {
+            Ok(meta) => meta,
+            Err(e) => {
+                tracing::debug!(index, "snapshot point ignored: {e}");
+                return;
+            }
+        };
+        let first = storage.first_index().expect("MemStorage never fails");
+        let through = index.saturating_sub(self.catchup_entries).max(first - 1);
+        let through_term = storage
+            .term(through)
+            .expect("between first − 1 and the point");
+        if through >= first
+            && let Err(e) = storage.compact(through)
+        {
+            tracing::warn!(through, "log compaction refused: {e}");
+            return;
+        }
+        self.prune_conf_history(index);
+        self.effects.push(Effect::CompactLog {
+            through,
+            through_term,
+            snapshot,
+        });
+    }
+
+    /// The outcome of sending the store image of an InstallSnapshot to `to` (etcd raft
+    /// `ReportSnapshot`): the leader's progress for `to` leaves the Snapshot state.
+    pub fn snapshot_sent(&mut self, to: NodeId, failed: bool) {
+        self.raw.report_snapshot(to, failed);
+    }
+
+    fn conf_at(&self, index: u64) -> ConfState {
+        self.conf_history
+            .iter()
+            .rev()
+            .find(|(i, _)| *i <= index)
+            .map_or_else(|| self.conf_base.clone(), |(_, cs)| cs.clone())
+    }
+
+    fn prune_conf_history(&mut self, index: u64) {
+        self.conf_base = self.conf_at(index);
+        self.conf_history.retain(|(i, _)| *i > index);
     }
 
     /// Takes every `Ready` the core has until one needs the disk (or none is left) and
@@ -432,17 +534,20 @@ impl NodeDriver {
         let states = std::mem::take(&mut ready.read_states);
         self.reads_confirmed(states);
         let hard_state = ready.hard_state;
+        let snapshot = ready.snapshot.clone();
         let entries = std::mem::take(&mut ready.entries);
-        if hard_state.is_none() && entries.is_empty() {
+        if hard_state.is_none() && snapshot.is_none() && entries.is_empty() {
             self.finish(ready);
             return true;
         }
-        self.in_flight_write = Some(WriteId::of(hard_state, &entries));
-        self.effects.push(Effect::Persist(Write {
+        let write = Write {
             hard_state,
+            snapshot,
             entries,
             sync: ready.must_sync(),
-        }));
+        };
+        self.in_flight_write = Some(WriteId::of(&write));
+        self.effects.push(Effect::Persist(write));
         self.in_flight = Some(ready);
         true
     }
@@ -466,6 +571,7 @@ impl NodeDriver {
                 Ok(cc) => match self.raw.apply_conf_change(&cc) {
                     Ok(conf_state) => {
                         self.raw.storage_mut().set_conf_state(conf_state.clone());
+                        self.conf_history.push((entry.index, conf_state.clone()));
                         conf_changes.push(Effect::ConfChangeApplied {
                             index: entry.index,
                             conf_state,

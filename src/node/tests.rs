@@ -39,6 +39,7 @@ fn kinds(effects: &[Effect]) -> Vec<&'static str> {
             Effect::ReadReady { .. } => "read-ready",
             Effect::ReadFailed { .. } => "read-failed",
             Effect::StatusChanged(_) => "status",
+            Effect::CompactLog { .. } => "compact",
         })
         .collect()
 }

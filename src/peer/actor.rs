@@ -1,9 +1,10 @@
 //! `PeerLink`: the sending half of the transport to one peer.
 
 use super::convert::message_to_pb;
-use crate::bus::SendMessages;
-use crate::pb::peerpb::{MessageBatch, raft_peer_client::RaftPeerClient};
-use crate::raft::Message;
+use crate::bus::{SendMessages, SnapshotSent};
+use crate::mvcc::actor::ExportImage;
+use crate::pb::peerpb::{MessageBatch, SnapshotChunk, raft_peer_client::RaftPeerClient};
+use crate::raft::{Message, MessageBody};
 use actix::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,6 +63,17 @@ pub struct PeerLink {
     cluster_id: u64,
     active: ActivePeers,
     queue: Option<mpsc::Sender<Message>>,
+    snapshots: Option<SnapshotLinks>,
+}
+
+/// What a link needs to send store images: where they come from (the `StoreActor`) and where
+/// the outcome goes (the `RaftActor`).
+#[derive(Clone)]
+pub struct SnapshotLinks {
+    /// Cuts the image of a snapshot point.
+    pub store: Recipient<ExportImage>,
+    /// Hears whether the transfer worked.
+    pub raft: Recipient<SnapshotSent>,
 }
 
 impl PeerLink {
@@ -82,7 +94,15 @@ impl PeerLink {
             cluster_id,
             active,
             queue: None,
+            snapshots: None,
         }
+    }
+
+    /// Sends InstallSnapshot messages with their store image from `links`. A link without it
+    /// drops such messages with a warning.
+    pub fn with_snapshots(mut self, links: SnapshotLinks) -> Self {
+        self.snapshots = Some(links);
+        self
     }
 }
 
@@ -109,6 +129,23 @@ impl Handler<SendMessages> for PeerLink {
     fn handle(&mut self, msg: SendMessages, _: &mut Context<Self>) {
         let Some(queue) = &self.queue else { return };
         for m in msg.0 {
+            if let MessageBody::InstallSnapshot { .. } = &m.body {
+                match &self.snapshots {
+                    Some(links) => {
+                        actix_rt::spawn(send_snapshot(
+                            m,
+                            self.url.clone(),
+                            self.dial_timeout,
+                            self.cluster_id,
+                            links.clone(),
+                        ));
+                    }
+                    None => {
+                        tracing::warn!(peer = self.peer_id, "no image source: snapshot dropped")
+                    }
+                }
+                continue;
+            }
             if queue.try_send(m).is_err() {
                 tracing::debug!(
                     peer = self.peer_id,
@@ -143,6 +180,81 @@ async fn connect(
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no connection within {dial_timeout:?}")),
     }
+}
+
+/// Sends one InstallSnapshot message with its store image over a connection of its own (the
+/// Raft stream keeps flowing meanwhile) and reports the outcome to the leader's Raft (etcd
+/// raft `ReportSnapshot`): on failure the follower's progress goes back to probing and the
+/// leader tries again later, with whatever point is newest then.
+async fn send_snapshot(
+    message: Message,
+    url: String,
+    dial_timeout: Duration,
+    cluster_id: u64,
+    links: SnapshotLinks,
+) {
+    let to = message.to;
+    let started = std::time::Instant::now();
+    let outcome = transfer_snapshot(message, &url, dial_timeout, cluster_id, &links).await;
+    let failed = outcome.is_err();
+    match outcome {
+        Ok((bytes, installed)) => tracing::info!(
+            peer = format_args!("{to:x}"),
+            bytes,
+            installed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "sent a snapshot image"
+        ),
+        Err(e) => tracing::warn!(peer = format_args!("{to:x}"), "snapshot send failed: {e}"),
+    }
+    crate::snapshot::TRANSFERS.sent(!failed);
+    links.raft.do_send(SnapshotSent { to, failed });
+}
+
+/// The transfer itself: (image bytes sent, whether the follower installed it).
+async fn transfer_snapshot(
+    message: Message,
+    url: &str,
+    dial_timeout: Duration,
+    cluster_id: u64,
+    links: &SnapshotLinks,
+) -> Result<(u64, bool), String> {
+    let MessageBody::InstallSnapshot { snapshot } = &message.body else {
+        return Err("not an InstallSnapshot message".into());
+    };
+    let (chunk_tx, mut chunk_rx) = mpsc::channel(4);
+    links
+        .store
+        .send(ExportImage {
+            meta: snapshot.clone(),
+            chunks: chunk_tx,
+        })
+        .await
+        .map_err(|e| format!("store gone: {e}"))??;
+    let mut client = connect(url, dial_timeout).await?;
+    let (out_tx, out_rx) = mpsc::channel::<SnapshotChunk>(2);
+    let mut first = Some(message_to_pb(message));
+    let pump = async move {
+        let mut bytes = 0u64;
+        while let Some(chunk) = chunk_rx.recv().await {
+            let data = chunk?;
+            bytes += data.len() as u64;
+            let c = SnapshotChunk {
+                cluster_id,
+                message: first.take(),
+                data,
+            };
+            if out_tx.send(c).await.is_err() {
+                return Err("the follower closed the transfer".to_string());
+            }
+        }
+        Ok(bytes)
+    };
+    let call = client.install_snapshot(tokio_stream::wrappers::ReceiverStream::new(out_rx));
+    let (pumped, answer) = tokio::join!(pump, call);
+    let answer = answer.map_err(|s| format!("{}: {}", s.code(), s.message()))?;
+    let bytes = pumped?;
+    Ok((bytes, answer.into_inner().installed))
 }
 
 async fn run_link(

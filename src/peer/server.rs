@@ -10,11 +10,14 @@ use std::sync::Arc;
 use super::convert::message_from_pb;
 use crate::bus::Step;
 use crate::lease::ClockError;
+use crate::mvcc::actor::InstallImage;
 use crate::pb::etcdserverpb::{LeaseTimeToLiveRequest, LeaseTimeToLiveResponse};
 use crate::pb::peerpb::{
     LeaseRenewRequest, LeaseRenewResponse, LeaseTimeToLiveForward, MessageBatch, SendAck,
-    raft_peer_server::RaftPeer,
+    SnapshotAck, SnapshotChunk, raft_peer_server::RaftPeer,
 };
+use crate::raft::MessageBody;
+use crate::snapshot::image;
 use actix::Recipient;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -46,6 +49,7 @@ pub struct PeerService {
     raft: Recipient<Step>,
     cluster_id: u64,
     leases: Arc<dyn LocalLeases>,
+    images: Option<Recipient<InstallImage>>,
 }
 
 impl PeerService {
@@ -56,7 +60,15 @@ impl PeerService {
             raft,
             cluster_id,
             leases,
+            images: None,
         }
+    }
+
+    /// Installs received snapshot images through `store` (the `StoreActor`); without it,
+    /// `InstallSnapshot` is refused.
+    pub fn with_images(mut self, store: Recipient<InstallImage>) -> Self {
+        self.images = Some(store);
+        self
     }
 
     fn check_cluster(&self, cluster_id: u64) -> Result<(), Status> {
@@ -73,6 +85,58 @@ fn clock_status(e: ClockError) -> Status {
     match e {
         ClockError::NotPrimary => not_leader(),
         ClockError::NotFound => Status::not_found(e.to_string()),
+    }
+}
+
+impl PeerService {
+    async fn receive_snapshot(
+        &self,
+        mut stream: Streaming<SnapshotChunk>,
+    ) -> Result<SnapshotAck, Status> {
+        let Some(images) = &self.images else {
+            return Err(Status::unimplemented("this member installs no snapshots"));
+        };
+        let mut message = None;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.message().await? {
+            self.check_cluster(chunk.cluster_id)?;
+            if message.is_none() {
+                let m = chunk
+                    .message
+                    .ok_or_else(|| Status::invalid_argument("first chunk carries no message"))?;
+                message = Some(
+                    super::convert::message_from_pb(m)
+                        .map_err(|e| Status::invalid_argument(format!("bad message: {e}")))?,
+                );
+            }
+            bytes.extend_from_slice(&chunk.data);
+        }
+        let message = message.ok_or_else(|| Status::invalid_argument("no chunks"))?;
+        let MessageBody::InstallSnapshot { snapshot } = &message.body else {
+            return Err(Status::invalid_argument("not an InstallSnapshot message"));
+        };
+        let received = bytes.len();
+        let img = image::decode(&bytes).map_err(|e| Status::data_loss(e.to_string()))?;
+        drop(bytes);
+        if img.meta != *snapshot {
+            return Err(Status::invalid_argument(format!(
+                "image of index {} term {} for a snapshot at index {} term {}",
+                img.meta.index, img.meta.term, snapshot.index, snapshot.term
+            )));
+        }
+        tracing::info!(
+            from = format_args!("{:x}", message.from),
+            index = snapshot.index,
+            bytes = received,
+            "received a snapshot image"
+        );
+        let installed = images
+            .send(InstallImage(img))
+            .await
+            .map_err(|e| Status::unavailable(format!("store gone: {e}")))?
+            .map_err(Status::internal)?;
+        self.raft.do_send(Step(vec![message]));
+        Ok(SnapshotAck { installed })
     }
 }
 
@@ -104,6 +168,22 @@ impl RaftPeer for PeerService {
             }
         }
         Ok(Response::new(SendAck {}))
+    }
+
+    /// Receives a whole image (held in memory: one atomic install needs all of it), checks its
+    /// SHA-256 and that it is the state of the message's snapshot point, installs it, and only
+    /// then steps the InstallSnapshot message into Raft (docs/snapshots.md §2). Any failure
+    /// leaves the store as it was; the leader retries.
+    async fn install_snapshot(
+        &self,
+        request: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<SnapshotAck>, Status> {
+        let outcome = self.receive_snapshot(request.into_inner()).await;
+        crate::snapshot::TRANSFERS.received(outcome.is_ok());
+        if let Err(status) = &outcome {
+            tracing::warn!("snapshot receive failed: {}", status.message());
+        }
+        outcome.map(Response::new)
     }
 
     async fn lease_renew(

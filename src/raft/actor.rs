@@ -14,12 +14,16 @@
 //!         ├─ Apply(entries)    ── ApplyCommitted ► StoreActor
 //!         ├─ ReadReady/Failed  ─────────────────► the waiting ReadIndex caller
 //!         ├─ StatusChanged     ─────────────────► the RaftStatus watch channel
+//!         ├─ CompactLog        ── CompactLog ───► LogActor (after the writes before it)
 //!         └─ ConfChangeApplied ─────────────────► logged (membership RPCs: not yet)
+//!
+//!  StorePoint (StoreActor took a snapshot point) ──► NodeDriver::snapshot_point
+//!  SnapshotSent (a PeerLink sent an image)       ──► NodeDriver::snapshot_sent
 //! ```
 
 use crate::bus::{
-    AdvanceTicks, ApplyCommitted, CancelWait, Persist, Propose, RegisterWait, SendMessages, Step,
-    TransferLeader,
+    AdvanceTicks, ApplyCommitted, CancelWait, CompactLog, Persist, Propose, RegisterWait,
+    SendMessages, SnapshotSent, Step, StorePoint, TransferLeader,
 };
 use crate::node::{Effect, NodeDriver, ProposeError, RaftStatus, Write};
 use crate::raft::{Config, MemStorage, Message, NodeId};
@@ -35,6 +39,7 @@ const READ_PRUNE_TICKS: u64 = 100;
 pub struct RaftActor {
     driver: NodeDriver,
     log: Recipient<Persist>,
+    compact: Recipient<CompactLog>,
     store: StoreInbox,
     peers: BTreeMap<NodeId, Recipient<SendMessages>>,
     tick_interval: Duration,
@@ -62,6 +67,8 @@ pub struct StoreInbox {
 pub struct RaftLinks {
     /// Where Ready's hard state and entries are persisted (the `LogActor`).
     pub log: Recipient<Persist>,
+    /// Where log compactions go (the same `LogActor`).
+    pub compact: Recipient<CompactLog>,
     /// Where committed entries are applied (the `StoreActor`).
     pub store: StoreInbox,
     /// One sender per peer (its `PeerLink`).
@@ -89,6 +96,7 @@ impl RaftActor {
         let driver = NodeDriver::new(config, storage, rng)?;
         let RaftLinks {
             log,
+            compact,
             store,
             peers,
             status_tx,
@@ -96,6 +104,7 @@ impl RaftActor {
         Ok(Self {
             driver,
             log,
+            compact,
             store,
             peers,
             tick_interval,
@@ -105,6 +114,12 @@ impl RaftActor {
             next_read_id: 1,
             status_tx,
         })
+    }
+
+    /// Keeps `entries` behind each snapshot point (`--experimental-snapshot-catchup-entries`).
+    pub fn with_snapshot_catchup_entries(mut self, entries: u64) -> Self {
+        self.driver.set_snapshot_catchup_entries(entries);
+        self
     }
 
     /// Drives once the messages already in the mailbox are handled: a burst of proposals,
@@ -132,6 +147,30 @@ impl RaftActor {
                 Effect::ConfChangeApplied { index, conf_state } => {
                     tracing::info!(index, ?conf_state, "configuration changed");
                 }
+                Effect::CompactLog {
+                    through,
+                    through_term,
+                    snapshot,
+                } => {
+                    tracing::info!(
+                        snapshot_index = snapshot.index,
+                        compacted_through = through,
+                        "snapshot point; log compacted"
+                    );
+                    self.compact
+                        .send(CompactLog {
+                            through,
+                            through_term,
+                            snapshot,
+                        })
+                        .into_actor(self)
+                        .map(|res, _, _| match res {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => fatal(&format!("cannot compact the raft log: {e}")),
+                            Err(e) => fatal(&format!("the log actor is gone ({e})")),
+                        })
+                        .spawn(ctx);
+                }
             }
         }
     }
@@ -139,12 +178,14 @@ impl RaftActor {
     fn persist(&mut self, write: Write, ctx: &mut Context<Self>) {
         let Write {
             hard_state,
+            snapshot,
             entries,
             sync,
         } = write;
         self.log
             .send(Persist {
                 hard_state,
+                snapshot,
                 entries,
                 sync,
             })
@@ -153,6 +194,7 @@ impl RaftActor {
                 Ok(Ok(persisted)) => {
                     let write = Write {
                         hard_state: persisted.hard_state,
+                        snapshot: persisted.snapshot,
                         entries: persisted.entries,
                         sync,
                     };
@@ -234,6 +276,24 @@ impl Handler<TransferLeader> for RaftActor {
 
     fn handle(&mut self, msg: TransferLeader, ctx: &mut Context<Self>) {
         self.driver.transfer_leader(msg.to);
+        self.drive(ctx);
+    }
+}
+
+impl Handler<StorePoint> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: StorePoint, ctx: &mut Context<Self>) {
+        self.driver.snapshot_point(msg.index);
+        self.drive(ctx);
+    }
+}
+
+impl Handler<SnapshotSent> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SnapshotSent, ctx: &mut Context<Self>) {
+        self.driver.snapshot_sent(msg.to, msg.failed);
         self.drive(ctx);
     }
 }

@@ -37,6 +37,15 @@ pub enum RaftError {
     /// accepts one change at a time, Raft thesis §4.1).
     #[error("a configuration change is already pending")]
     ConfChangePending,
+    /// The storage cannot produce a snapshot right now (e.g. one is being built); the leader
+    /// sends nothing and retries on a later heartbeat round (etcd raft
+    /// `ErrSnapshotTemporarilyUnavailable`).
+    #[error("snapshot is temporarily unavailable")]
+    SnapshotTemporarilyUnavailable,
+    /// A snapshot point older than (or equal to) the one the storage already has was given to
+    /// `MemStorage::create_snapshot` / `apply_snapshot` (etcd raft `ErrSnapOutOfDate`).
+    #[error("requested snapshot is older than the existing snapshot")]
+    SnapOutOfDate,
     /// A storage implementation failed; the string describes the failure.
     #[error("raft storage: {0}")]
     Storage(String),

@@ -1,10 +1,11 @@
-//! `RaftLog`: the log as the core sees it — stable storage followed by the unstable tail —
-//! plus the commit and applied indexes.
+//! `RaftLog`: the log as the core sees it — stable storage followed by the unstable tail
+//! (which may start with a snapshot received from the leader) — plus the commit and applied
+//! indexes.
 
 use super::error::{RaftError, Result};
 use super::log_unstable::Unstable;
 use super::storage::{Storage, limit_size};
-use super::types::Entry;
+use super::types::{Entry, SnapshotMeta};
 
 /// The replicated log of one node.
 ///
@@ -12,8 +13,13 @@ use super::types::Entry;
 ///   storage (durable)             unstable (not yet durable)
 /// [ 1 .. first-1 | first ..... offset-1 ][ offset ....... last ]
 ///   compacted        ^applied  ^committed (anywhere ≤ last)
+///
+///   with a pending snapshot (after restore, before the Ready is advanced):
+/// [ superseded stable log ][ snapshot (index, term) | offset = index+1 ... last ]
+///                            ^committed ≥ index, applied < index until advance
 /// ```
-/// Invariant: `applied ≤ committed ≤ last_index()`.
+/// Invariants: `applied ≤ committed ≤ last_index()`; while a snapshot is pending no committed
+/// entry is handed out (the state machine must install the snapshot's image first).
 #[derive(Debug)]
 pub struct RaftLog<S: Storage> {
     /// The read-only durable view.
@@ -39,9 +45,13 @@ impl<S: Storage> RaftLog<S> {
         })
     }
 
-    /// First index still available (1 for a never-compacted log).
+    /// First index still available (1 for a never-compacted log; snapshot index + 1 while a
+    /// snapshot is pending).
     pub fn first_index(&self) -> u64 {
-        self.storage.first_index().expect("storage first_index")
+        match self.unstable.maybe_first_index() {
+            Some(i) => i,
+            None => self.storage.first_index().expect("storage first_index"),
+        }
     }
 
     /// Index of the last entry, stable or not (0 for an empty log).
@@ -55,14 +65,23 @@ impl<S: Storage> RaftLog<S> {
     /// Index of the last entry known to be durable (in storage and not superseded by the
     /// unstable tail). A leader counts itself in the commit quorum only up to here.
     pub fn last_persisted_index(&self) -> u64 {
+        if self.unstable.snapshot.is_some() {
+            // The stored log after its own compaction point is superseded by the snapshot.
+            return self.storage.first_index().expect("storage first_index") - 1;
+        }
         let stored = self.storage.last_index().expect("storage last_index");
         stored.min(self.unstable.offset - 1)
     }
 
     /// Term of the entry at `index`; `term(first_index() - 1)` and `term(0)` are allowed.
+    /// Errors: [`RaftError::Compacted`] below `first_index() - 1`, [`RaftError::Unavailable`]
+    /// past the last index.
     pub fn term(&self, index: u64) -> Result<u64> {
         if let Some(t) = self.unstable.maybe_term(index) {
             return Ok(t);
+        }
+        if index + 1 < self.first_index() {
+            return Err(RaftError::Compacted);
         }
         if index > self.last_index() {
             return Err(RaftError::Unavailable);
@@ -226,13 +245,18 @@ impl<S: Storage> RaftLog<S> {
         self.applied = self.applied.max(index);
     }
 
-    /// Whether committed entries are waiting to be applied.
+    /// Whether committed entries are waiting to be applied. Never while a snapshot is pending
+    /// (etcd raft `hasNextCommittedEnts`): the entries before it are gone, the ones after it
+    /// must wait until the state machine installed it.
     pub fn has_next_committed_entries(&self) -> bool {
-        self.committed > self.applied
+        self.unstable.snapshot.is_none() && self.committed > self.applied
     }
 
-    /// Committed but not yet applied entries, in order.
+    /// Committed but not yet applied entries, in order (none while a snapshot is pending).
     pub fn next_committed_entries(&self) -> Vec<Entry> {
+        if !self.has_next_committed_entries() {
+            return Vec::new();
+        }
         self.slice(self.applied + 1, self.committed + 1, None)
             .expect("committed entries must be readable")
     }
@@ -240,6 +264,38 @@ impl<S: Storage> RaftLog<S> {
     /// Entries through (`index`, `term`) are durable: drop them from the unstable tail.
     pub fn stable_to(&mut self, index: u64, term: u64) {
         self.unstable.stable_to(index, term);
+    }
+
+    /// The pending snapshot at `index` is durable and in storage: forget it.
+    pub fn stable_snap_to(&mut self, index: u64) {
+        self.unstable.stable_snap_to(index);
+    }
+
+    /// Follower: replace the log by `snapshot` (etcd raft `raftLog.restore`). The snapshot
+    /// waits in the unstable tail to be persisted; the commit index jumps to its index (a
+    /// snapshot only ever holds committed entries, Raft §7). `applied` stays until the Ready
+    /// carrying the snapshot is advanced.
+    ///
+    /// Panics if `snapshot.index` ≤ `committed`: the caller must treat that as stale.
+    pub fn restore(&mut self, snapshot: SnapshotMeta) {
+        assert!(
+            snapshot.index > self.committed,
+            "restoring snapshot {} at or below commit {}",
+            snapshot.index,
+            self.committed
+        );
+        self.committed = snapshot.index;
+        self.unstable.restore(snapshot);
+    }
+
+    /// The newest snapshot point: the pending one, else the storage's (etcd raft
+    /// `raftLog.snapshot`). Errors: the storage's, e.g.
+    /// [`RaftError::SnapshotTemporarilyUnavailable`].
+    pub fn snapshot(&self) -> Result<SnapshotMeta> {
+        match &self.unstable.snapshot {
+            Some(s) => Ok(s.clone()),
+            None => self.storage.snapshot(),
+        }
     }
 }
 
@@ -352,6 +408,84 @@ mod tests {
         assert!(l.maybe_commit(2, 2));
         assert_eq!(l.committed, 2);
         assert!(!l.maybe_commit(1, 1));
+    }
+
+    fn snap(index: u64, term: u64) -> SnapshotMeta {
+        SnapshotMeta {
+            index,
+            term,
+            conf_state: crate::raft::ConfState::from_voters([1, 2]),
+        }
+    }
+
+    #[test]
+    fn restore_replaces_the_log_and_commits_the_snapshot_index() {
+        // etcd raft log_test TestRestore, plus the reads of a pending snapshot.
+        let mut l = log(&[1, 1, 1], &[2]);
+        l.commit_to(2);
+        l.applied_to(1);
+        l.restore(snap(10, 3));
+        assert_eq!(l.committed, 10);
+        assert_eq!(
+            l.applied, 1,
+            "applied moves only when the Ready is advanced"
+        );
+        assert_eq!(l.first_index(), 11);
+        assert_eq!(l.last_index(), 10);
+        assert_eq!(l.term(10), Ok(3));
+        assert_eq!(
+            l.term(3),
+            Err(RaftError::Compacted),
+            "the old log is superseded"
+        );
+        assert_eq!(l.term(11), Err(RaftError::Unavailable));
+        assert_eq!(l.slice(3, 4, None), Err(RaftError::Compacted));
+        assert_eq!(l.last_persisted_index(), 0);
+        assert!(!l.has_next_committed_entries());
+        assert!(l.next_committed_entries().is_empty());
+        assert_eq!(l.snapshot(), Ok(snap(10, 3)));
+        // Entries after the snapshot are accepted against (10, 3).
+        assert_eq!(l.maybe_append(10, 3, 11, &[ent(3, 11)]), Some(11));
+        assert_eq!(l.committed, 11);
+        assert!(
+            !l.has_next_committed_entries(),
+            "still waiting for the snapshot"
+        );
+    }
+
+    #[test]
+    fn persisted_snapshot_moves_reads_to_storage() {
+        let mut l = log(&[1, 1, 1], &[]);
+        l.restore(snap(10, 3));
+        l.append(&[ent(3, 11)]);
+        // The caller persists the snapshot, then the entries (the Ready contract).
+        l.storage.apply_snapshot(snap(10, 3)).unwrap();
+        l.storage.append(&[ent(3, 11)]).unwrap();
+        l.stable_snap_to(10);
+        l.stable_to(11, 3);
+        l.applied_to(10);
+        assert_eq!(l.unstable.snapshot, None);
+        assert_eq!(l.first_index(), 11);
+        assert_eq!(l.last_persisted_index(), 11);
+        assert_eq!(l.term(10), Ok(3));
+        l.commit_to(11);
+        assert_eq!(l.next_committed_entries(), vec![ent(3, 11)]);
+        assert_eq!(l.snapshot(), Ok(snap(10, 3)));
+    }
+
+    #[test]
+    fn log_over_compacted_storage_starts_at_the_snapshot() {
+        // etcd raft log_test TestLogRestore: committed and applied start at first − 1.
+        let mut s = MemStorage::new();
+        s.apply_snapshot(snap(100, 5)).unwrap();
+        let l = RaftLog::new(s).unwrap();
+        assert_eq!((l.committed, l.applied), (100, 100));
+        assert_eq!(l.first_index(), 101);
+        assert_eq!(l.last_index(), 100);
+        assert_eq!(l.last_term(), 5);
+        assert_eq!(l.term(99), Err(RaftError::Compacted));
+        assert_eq!(l.entries_from(101, None), Ok(vec![]));
+        assert_eq!(l.entries_from(100, None), Err(RaftError::Compacted));
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! - `progress.rs`: per-follower replication state and flow control; `quorum.rs`: majority
 //!   and joint-majority arithmetic; `read_only.rs`: pending ReadIndex requests.
 //! - Tests: unit tests in each file and `tests.rs`; paper tests named by section in
-//!   `paper_tests.rs`; data-driven scripts in `testdata/*.txt` (`interaction_tests.rs`);
+//!   `paper_tests.rs`; InstallSnapshot in `snapshot_tests.rs`; data-driven scripts in
+//!   `testdata/*.txt` (`interaction_tests.rs`);
 //!   a randomized fault test with safety invariants in `chaos_tests.rs`.
 //!
 //! The course chapters `docs/raft-1-election-and-replication.md` and
@@ -31,6 +32,11 @@
 //! while node.has_ready() {
 //!     let ready = node.ready();
 //!     // (send ready.messages here)
+//!     if let Some(snapshot) = ready.snapshot.clone() {
+//!         // A follower's log replaced by the leader's snapshot: persist it first, and
+//!         // install the matching store image (the transport streamed it) before applying.
+//!         node.storage_mut().apply_snapshot(snapshot).unwrap();
+//!     }
 //!     if let Some(hs) = ready.hard_state {
 //!         node.storage_mut().set_hard_state(hs);
 //!     }
@@ -68,6 +74,8 @@ mod chaos_tests;
 mod interaction_tests;
 #[cfg(test)]
 mod paper_tests;
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]

@@ -5,13 +5,18 @@
 //!                 +-------- reject (or lost ack) --------+
 //!                 v                                      |
 //!   new leader -> Probe --- first successful ack ---> Replicate
-//!                 ^                                      |
-//!                 +----- snapshot done ---- Snapshot <---+ (needed entries compacted;
-//!                                                           not used yet)
+//!                 ^  |                                   |
+//!                 |  +-- needed entries compacted --+    | needed entries compacted
+//!                 |                                 v    v
+//!                 +--- report_snapshot, or an ack ≥ Snapshot { pending_snapshot }
+//!                      the pending snapshot
 //! ```
 //! Probe: one AppendEntries per heartbeat interval until the follower's match is found.
 //! Replicate: entries are streamed optimistically (`next_index` advances on send), at most
 //! `max_inflight_msgs` unacknowledged messages at a time.
+//! Snapshot: an `InstallSnapshot` was sent; no AppendEntries until it resolves (etcd raft
+//! tracker `StateSnapshot`). An ack at or past the pending snapshot moves the follower
+//! straight back to Replicate (via Probe); `RawNode::report_snapshot` moves it to Probe.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -26,7 +31,8 @@ pub enum ProgressState {
     Probe,
     /// Match known: stream entries, pipelined up to the inflight limit.
     Replicate,
-    /// The follower needs a snapshot. Unused until snapshots are implemented.
+    /// An `InstallSnapshot` is on its way to the follower; replication is paused until the
+    /// follower acknowledges it or the transport reports the outcome.
     Snapshot,
 }
 
@@ -79,7 +85,8 @@ impl Inflights {
 
 /// The leader's view of one member's log.
 ///
-/// Invariant: `match_index < next_index`.
+/// Invariants: `match_index < next_index`; `pending_snapshot != 0` only in
+/// [`ProgressState::Snapshot`].
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Progress {
     /// Highest index known to be replicated on the member (Raft Figure 2 `matchIndex`).
@@ -96,6 +103,9 @@ pub struct Progress {
     pub recent_active: bool,
     /// The member is a learner (receives the log, does not vote).
     pub is_learner: bool,
+    /// In Snapshot: index of the snapshot sent to the member (etcd raft `PendingSnapshot`);
+    /// once the transport reports it delivered, probing resumes after it. 0 otherwise.
+    pub pending_snapshot: u64,
 }
 
 impl Progress {
@@ -110,14 +120,26 @@ impl Progress {
 
     fn reset_state(&mut self, state: ProgressState) {
         self.probe_sent = false;
+        self.pending_snapshot = 0;
         self.state = state;
         self.inflights.reset();
     }
 
-    /// Enter Probe: restart just after the known match.
+    /// Enter Probe: restart just after the known match — or, coming from Snapshot, after
+    /// the pending snapshot if that is further (it was delivered; a failed delivery clears
+    /// `pending_snapshot` first). etcd raft `Progress.BecomeProbe`.
     pub fn become_probe(&mut self) {
+        let after = self.match_index.max(self.pending_snapshot) + 1;
         self.reset_state(ProgressState::Probe);
-        self.next_index = self.match_index + 1;
+        self.next_index = after;
+    }
+
+    /// Enter Snapshot: an `InstallSnapshot` at `snapshot_index` was sent; pause replication
+    /// until it resolves (etcd raft `Progress.BecomeSnapshot`).
+    pub fn become_snapshot(&mut self, snapshot_index: u64) {
+        self.reset_state(ProgressState::Snapshot);
+        self.pending_snapshot = snapshot_index;
+        self.next_index = snapshot_index + 1;
     }
 
     /// Enter Replicate: stream from just after the known match.
@@ -337,6 +359,30 @@ mod tests {
         assert!(!p.maybe_decr_to(3, 0));
         assert!(p.maybe_decr_to(8, 0));
         assert_eq!(p.next_index, 4);
+    }
+
+    #[test]
+    fn snapshot_state_pauses_and_probe_resumes_after_it() {
+        let mut p = Progress::new(3, 4);
+        p.match_index = 2;
+        p.become_snapshot(10);
+        assert_eq!(p.state, ProgressState::Snapshot);
+        assert_eq!((p.pending_snapshot, p.next_index), (10, 11));
+        assert!(p.is_paused());
+        // Delivered: probe right after the snapshot.
+        p.become_probe();
+        assert_eq!(p.state, ProgressState::Probe);
+        assert_eq!((p.pending_snapshot, p.next_index), (0, 11));
+        assert!(!p.is_paused());
+        // Failed: the caller clears the pending snapshot first; probe after the match.
+        p.become_snapshot(10);
+        p.pending_snapshot = 0;
+        p.become_probe();
+        assert_eq!(p.next_index, 3);
+        // Leaving Snapshot for Replicate forgets the pending snapshot too.
+        p.become_snapshot(10);
+        p.become_replicate();
+        assert_eq!(p.pending_snapshot, 0);
     }
 
     #[test]

@@ -18,13 +18,13 @@
 //!             |                                                            v
 //!             +------ sees a higher term, or check_quorum fails ------- Leader
 //! ```
-//! Raft §5.2 (elections), §5.3 (replication), §5.4 (safety), thesis §9.6 (pre-vote), §6.2
-//! (check quorum), §6.4 (ReadIndex), §3.10 (leadership transfer).
+//! Raft §5.2 (elections), §5.3 (replication), §5.4 (safety), §7 (InstallSnapshot), thesis
+//! §9.6 (pre-vote), §6.2 (check quorum), §6.4 (ReadIndex), §3.10 (leadership transfer).
 
 use rand::{Rng, RngCore};
 use tracing::debug;
 
-use super::confchange::{Changer, ConfChange};
+use super::confchange::{self, Changer, ConfChange};
 use super::config::Config;
 use super::error::{RaftError, Result};
 use super::log::RaftLog;
@@ -34,7 +34,7 @@ use super::read_only::ReadOnly;
 use super::storage::Storage;
 use super::types::{
     ConfState, Entry, EntryKind, HardState, Message, MessageBody, NO_NODE, NodeId, ReadState, Role,
-    SoftState,
+    SnapshotMeta, SoftState,
 };
 
 /// Why a node campaigns.
@@ -138,6 +138,15 @@ impl<S: Storage> Raft<S> {
             r.vote = hs.vote;
         }
         if config.applied > 0 {
+            let snapshot_index = r.raft_log.first_index() - 1;
+            if config.applied < snapshot_index {
+                // The entries between the state machine and the snapshot are compacted: it
+                // could never catch up (etcd raft panics in `appliedTo` here).
+                return Err(RaftError::ConfigInvalid(format!(
+                    "applied {} below the snapshot index {snapshot_index}",
+                    config.applied
+                )));
+            }
             if config.applied > r.raft_log.committed {
                 return Err(RaftError::ConfigInvalid(format!(
                     "applied {} beyond committed {}",
@@ -209,9 +218,10 @@ impl<S: Storage> Raft<S> {
         }
     }
 
-    /// Sends AppendEntries to `to` if its progress is not paused (Raft §5.3). With
-    /// `send_if_empty` false, only sends when there are entries to send. Returns whether a
-    /// message was sent.
+    /// Sends AppendEntries to `to` if its progress is not paused (Raft §5.3), or
+    /// InstallSnapshot when the term of `next_index − 1` or the entries from `next_index` are
+    /// compacted (§7; etcd raft `maybeSendAppend`). With `send_if_empty` false, only sends
+    /// when there are entries to send. Returns whether a message was sent.
     fn maybe_send_append(&mut self, to: NodeId, send_if_empty: bool) -> bool {
         if to == self.id {
             return false;
@@ -229,12 +239,11 @@ impl<S: Storage> Raft<S> {
         let (prev_log_term, entries) = match (self.raft_log.term(prev_log_index), entries) {
             (Ok(t), Ok(e)) => (t, e),
             _ => {
-                // The entries were compacted: the follower needs a snapshot (not implemented).
                 debug!(
                     id = self.id,
-                    to, prev_log_index, "entries unavailable, snapshot needed"
+                    to, prev_log_index, "entries compacted, snapshot needed"
                 );
-                return false;
+                return self.maybe_send_snapshot(to);
             }
         };
         if entries.is_empty() && !send_if_empty {
@@ -253,6 +262,53 @@ impl<S: Storage> Raft<S> {
                 commit,
             },
         );
+        self.send(m);
+        true
+    }
+
+    /// Sends the latest snapshot point to `to` and moves its progress to Snapshot (etcd raft
+    /// `maybeSendSnapshot`). Only to a recently active member: a snapshot is costly to
+    /// stream, and a member that did not answer since the last check-quorum round (or since
+    /// this leader took over) is likely down. Nothing is sent while the storage reports
+    /// [`RaftError::SnapshotTemporarilyUnavailable`]; the next heartbeat response retries.
+    fn maybe_send_snapshot(&mut self, to: NodeId) -> bool {
+        let Some(pr) = self.prs.progress.get(&to) else {
+            return false;
+        };
+        if !pr.recent_active {
+            debug!(
+                id = self.id,
+                to, "not sending snapshot: not recently active"
+            );
+            return false;
+        }
+        let snapshot = match self.raft_log.snapshot() {
+            Ok(s) => s,
+            Err(RaftError::SnapshotTemporarilyUnavailable) => {
+                debug!(id = self.id, to, "snapshot temporarily unavailable");
+                return false;
+            }
+            Err(e) => {
+                tracing::error!(id = self.id, to, "cannot read the snapshot: {e}");
+                return false;
+            }
+        };
+        if snapshot.index == 0 {
+            // The storage compacted entries without recording a snapshot that covers them,
+            // breaking the `Storage` contract; sending nothing keeps the follower intact.
+            tracing::error!(id = self.id, to, "entries compacted but no snapshot exists");
+            return false;
+        }
+        debug!(
+            id = self.id,
+            to,
+            index = snapshot.index,
+            term = snapshot.term,
+            "sending snapshot"
+        );
+        let pr = self.prs.progress.get_mut(&to).expect("checked above");
+        pr.become_snapshot(snapshot.index);
+        let m = self.msg(to, MessageBody::InstallSnapshot { snapshot });
         self.send(m);
         true
     }
@@ -614,9 +670,9 @@ impl<S: Storage> Raft<S> {
                     pre_vote: true,
                     reject: false,
                 } => {}
-                MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
-                    self.become_follower(m.term, m.from)
-                }
+                MessageBody::AppendEntries { .. }
+                | MessageBody::Heartbeat { .. }
+                | MessageBody::InstallSnapshot { .. } => self.become_follower(m.term, m.from),
                 _ => self.become_follower(m.term, NO_NODE),
             }
         } else if m.term < self.term {
@@ -712,6 +768,12 @@ impl<S: Storage> Raft<S> {
                 self.handle_heartbeat(m);
                 Ok(())
             }
+            MessageBody::InstallSnapshot { snapshot } => {
+                // A leader of our term exists (etcd raft stepCandidate MsgSnap).
+                self.become_follower(m.term, m.from);
+                self.handle_snapshot(m.from, snapshot);
+                Ok(())
+            }
             MessageBody::RequestVoteResponse { pre_vote, reject } => {
                 if pre_vote == (self.role == Role::PreCandidate) {
                     self.poll(m.from, !reject);
@@ -743,6 +805,12 @@ impl<S: Storage> Raft<S> {
                 self.election_elapsed = 0;
                 self.leader_id = m.from;
                 self.handle_heartbeat(m);
+                Ok(())
+            }
+            MessageBody::InstallSnapshot { snapshot } => {
+                self.election_elapsed = 0;
+                self.leader_id = m.from;
+                self.handle_snapshot(m.from, snapshot);
                 Ok(())
             }
             MessageBody::TimeoutNow => {
@@ -963,6 +1031,111 @@ impl<S: Storage> Raft<S> {
         self.send(m);
     }
 
+    /// Follower side of InstallSnapshot (Raft §7; etcd raft `handleSnapshot`). Answers, after
+    /// the persist, with an `AppendEntriesResponse`: the last index when the snapshot was
+    /// restored, else the commit index (a stale or ignored snapshot still tells the leader
+    /// where to probe from).
+    fn handle_snapshot(&mut self, from: NodeId, snapshot: SnapshotMeta) {
+        let (index, term) = (snapshot.index, snapshot.term);
+        let restored = self.restore(snapshot);
+        let reply = if restored {
+            self.raft_log.last_index()
+        } else {
+            self.raft_log.committed
+        };
+        debug!(
+            id = self.id,
+            index,
+            term,
+            restored,
+            commit = self.raft_log.committed,
+            "handled snapshot"
+        );
+        let body = MessageBody::AppendEntriesResponse {
+            reject: false,
+            index: reply,
+            reject_hint: 0,
+            log_term: 0,
+        };
+        let m = self.msg(from, body);
+        self.send(m);
+    }
+
+    /// Adopts `snapshot` if it brings news (etcd raft `restore`); returns whether the log was
+    /// replaced. Not replaced when:
+    /// - its index ≤ the commit index (stale: we already have everything it covers);
+    /// - this node is not in its configuration (etcd logs and ignores it: the leader must
+    ///   not make a removed node hold a log it cannot take part in);
+    /// - its configuration is malformed (etcd panics; ignoring keeps a bad peer from
+    ///   crashing us);
+    /// - the log already has (index, term): by Log Matching everything through it matches,
+    ///   so only the commit index moves forward (keeping the entries after it).
+    ///
+    /// Otherwise the log becomes the snapshot (pending persistence in the unstable tail),
+    /// commit = its index, and the configuration is rebuilt from its conf state through the
+    /// confchange machinery.
+    fn restore(&mut self, snapshot: SnapshotMeta) -> bool {
+        assert_eq!(
+            self.role,
+            Role::Follower,
+            "only a follower restores a snapshot"
+        );
+        if snapshot.index <= self.raft_log.committed {
+            return false;
+        }
+        if !snapshot.contains(self.id) {
+            tracing::warn!(
+                id = self.id,
+                index = snapshot.index,
+                "ignoring snapshot whose configuration does not contain this node"
+            );
+            return false;
+        }
+        if self.raft_log.match_term(snapshot.index, snapshot.term) {
+            self.raft_log.commit_to(snapshot.index);
+            return false;
+        }
+        let tracker =
+            match confchange::restore(&snapshot.conf_state, snapshot.index, self.max_inflight) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(
+                        id = self.id,
+                        "ignoring snapshot with a bad configuration: {e}"
+                    );
+                    return false;
+                }
+            };
+        self.raft_log.restore(snapshot);
+        self.prs = tracker;
+        true
+    }
+
+    /// Leader: the transport's report on the `InstallSnapshot` sent to `to` (etcd raft
+    /// `ReportSnapshot` / `MsgSnapStatus`). Either way the progress goes to Probe and stays
+    /// paused: after a success until the follower's answer (or a heartbeat response) arrives,
+    /// probing after the snapshot index; after a failure until the next heartbeat response,
+    /// probing after the match index — and that probe finds the entries still compacted and
+    /// sends the snapshot again. Ignored unless `to` is in Snapshot state.
+    pub fn report_snapshot(&mut self, to: NodeId, failed: bool) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let Some(pr) = self.prs.progress.get_mut(&to) else {
+            return;
+        };
+        if pr.state != ProgressState::Snapshot {
+            return;
+        }
+        if failed {
+            // Before become_probe, or it would probe after a snapshot that never arrived.
+            pr.pending_snapshot = 0;
+        }
+        pr.become_probe();
+        pr.probe_sent = true;
+        debug!(id = self.id, to, failed, "snapshot reported");
+    }
+
     fn handle_heartbeat(&mut self, m: Message) {
         let MessageBody::Heartbeat { commit, ctx } = m.body else {
             unreachable!("handle_heartbeat called with {}", m.body.name());
@@ -984,6 +1157,7 @@ impl<S: Storage> Raft<S> {
         log_term: u64,
     ) {
         let last_index = self.raft_log.last_index();
+        let first_index = self.raft_log.first_index();
         let next_probe = if reject && log_term > 0 {
             // Skip every entry of ours whose term cannot match the follower's (etcd raft
             // findConflictByTerm, leader side).
@@ -1014,6 +1188,15 @@ impl<S: Storage> Raft<S> {
         match pr.state {
             ProgressState::Probe => pr.become_replicate(),
             ProgressState::Replicate => pr.inflights.free_le(index),
+            // The follower has the pending snapshot (or got further some other way) and the
+            // log still holds what follows its match: replicate again, via Probe so that
+            // `next_index` accounts for the snapshot (etcd raft stepLeader MsgAppResp).
+            ProgressState::Snapshot
+                if pr.match_index >= pr.pending_snapshot || pr.match_index + 1 >= first_index =>
+            {
+                pr.become_probe();
+                pr.become_replicate();
+            }
             ProgressState::Snapshot => {}
         }
         let matched = pr.match_index;
@@ -1041,8 +1224,10 @@ impl<S: Storage> Raft<S> {
             pr.inflights.free_first_one();
         }
         // A lagging follower gets entries; a probing one gets an (empty) probe so that its
-        // answer can move it back to Replicate.
-        if pr.match_index < last_index || pr.state == ProgressState::Probe {
+        // answer can move it back to Replicate. One waiting for a snapshot gets nothing: the
+        // snapshot's outcome, not a heartbeat, ends that wait.
+        let lagging = pr.match_index < last_index || pr.state == ProgressState::Probe;
+        if lagging && pr.state != ProgressState::Snapshot {
             self.send_append(from);
         }
         if ctx.is_empty() {

@@ -159,6 +159,16 @@ impl<S: Storage> RawNode<S> {
         self.raft.step(msg)
     }
 
+    /// Leader: the transport's outcome for the `InstallSnapshot` it carried to `to` (etcd raft
+    /// `ReportSnapshot`): `failed` when the store image could not be delivered or installed.
+    /// Replication to `to` resumes in Probe — after the snapshot index on success, after the
+    /// match index (so the snapshot is sent again) on failure — once the follower answers or
+    /// a heartbeat response arrives. Ignored on non-leaders and when `to` waits for no
+    /// snapshot.
+    pub fn report_snapshot(&mut self, to: NodeId, failed: bool) {
+        self.raft.report_snapshot(to, failed);
+    }
+
     /// Leader: transfers leadership to voter `transferee` (thesis §3.10). Ignored elsewhere.
     pub fn transfer_leader(&mut self, transferee: NodeId) {
         self.raft.transfer_leader(transferee);
@@ -189,6 +199,7 @@ impl<S: Storage> RawNode<S> {
         let r = &self.raft;
         r.soft_state() != self.prev_soft_state
             || r.hard_state() != self.prev_hard_state
+            || r.raft_log.unstable.snapshot.is_some()
             || !r.raft_log.unstable.entries.is_empty()
             || !r.msgs.is_empty()
             || !r.msgs_after_append.is_empty()
@@ -213,17 +224,18 @@ impl<S: Storage> RawNode<S> {
         let (self_messages, persisted_messages) = std::mem::take(&mut r.msgs_after_append)
             .into_iter()
             .partition(|m| m.to == r.id);
-        let must_sync = !r.raft_log.unstable.entries.is_empty()
+        let snapshot = r.raft_log.unstable.snapshot.clone();
+        let must_sync = snapshot.is_some()
+            || !r.raft_log.unstable.entries.is_empty()
             || hard_state.term != self.prev_hard_state.term
             || hard_state.vote != self.prev_hard_state.vote;
         let entries = r.raft_log.unstable.entries.clone();
-        let committed_entries = if r.raft_log.has_next_committed_entries() {
-            r.raft_log.next_committed_entries()
-        } else {
-            Vec::new()
-        };
+        // None while a snapshot is pending (RaftLog::has_next_committed_entries).
+        let committed_entries = r.raft_log.next_committed_entries();
         let ready = Ready {
             must_sync,
+            snapshot_index: snapshot.as_ref().map(|s| s.index),
+            snapshot,
             last_entry: entries.last().map(|e| (e.index, e.term)),
             last_committed_index: committed_entries.last().map(|e| e.index),
             soft_state: (soft_state != self.prev_soft_state).then_some(soft_state),
@@ -240,13 +252,19 @@ impl<S: Storage> RawNode<S> {
         ready
     }
 
-    /// Reports that `ready` was carried out (see the contract on [`Ready`]): its entries and
-    /// hard state are durable and visible in storage, its committed entries were handed to
-    /// the application. Delivers the node's own vote and append acknowledgement, which may
-    /// commit entries or win an election (visible in the next Ready).
+    /// Reports that `ready` was carried out (see the contract on [`Ready`]): its snapshot,
+    /// entries and hard state are durable and visible in storage, its committed entries were
+    /// handed to the application, and the state machine installed the snapshot's image (the
+    /// applied index becomes the snapshot index). Delivers the node's own vote and append
+    /// acknowledgement, which may commit entries or win an election (visible in the next
+    /// Ready).
     pub fn advance(&mut self, ready: Ready) {
         self.ready_outstanding = false;
         let r = &mut self.raft;
+        if let Some(index) = ready.snapshot_index {
+            r.raft_log.stable_snap_to(index);
+            r.raft_log.applied_to(index);
+        }
         if let Some((index, term)) = ready.last_entry {
             r.raft_log.stable_to(index, term);
         }
@@ -265,8 +283,10 @@ impl<S: Storage> RawNode<S> {
         &self.raft.raft_log.storage
     }
 
-    /// The storage, for the caller to write a Ready's entries and hard state into before
-    /// `advance`. Writing anything else breaks the core's view of the log.
+    /// The storage, for the caller to write a Ready's snapshot, entries and hard state into
+    /// before `advance`, and to compact the log (`MemStorage::create_snapshot` at an index
+    /// the state machine has applied and saved, then `MemStorage::compact` at or below it).
+    /// Writing anything else breaks the core's view of the log.
     pub fn storage_mut(&mut self) -> &mut S {
         &mut self.raft.raft_log.storage
     }

@@ -1,18 +1,9 @@
 //! Unit tests of `Raft`/`RawNode`: return values, resulting state, and the exact messages.
 
-use super::testing::{Cluster, new_node, test_config};
+use super::testing::{Cluster, msg, new_node, test_config};
 use super::types::NO_NODE;
 use super::*;
 use crate::node::{Effect, ProposeError};
-
-fn msg(from: NodeId, to: NodeId, term: u64, body: MessageBody) -> Message {
-    Message {
-        from,
-        to,
-        term,
-        body,
-    }
-}
 
 fn ent(term: u64, index: u64, data: &[u8]) -> Entry {
     Entry {

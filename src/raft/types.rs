@@ -99,15 +99,36 @@ impl ConfState {
     }
 }
 
-/// Metadata of a snapshot. A placeholder: snapshots are not produced or installed yet.
+/// The point a snapshot stands for: the log through (`index`, `term`) folded into a store
+/// image, and the configuration in force at `index` (Raft §7, thesis §5.1; etcd raft
+/// `SnapshotMetadata`).
+///
+/// Only this metadata travels through the Raft core. The image itself (the MVCC store at
+/// `index`) never enters a Raft message or a `Ready`: the transport streams it beside the
+/// `InstallSnapshot` message and the state machine installs it (docs/snapshots.md §2). The
+/// rejected alternative — etcd's `Snapshot.Data` bytes inside the message — would make the
+/// core hold and copy a whole store image it never looks at.
+///
+/// Invariant: `index == 0` (with `term == 0`) is the "no snapshot" point of a log that was
+/// never compacted; otherwise `term >= 1` is the term of the entry at `index`, and
+/// `conf_state` is the configuration after applying every entry through `index`.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct SnapshotMeta {
-    /// Index of the last entry the snapshot covers.
+    /// Index of the last log entry the snapshot covers.
     pub index: u64,
     /// Term of that entry.
     pub term: u64,
-    /// Configuration as of `index`.
+    /// The configuration as of `index` (a follower restoring the snapshot adopts it).
     pub conf_state: ConfState,
+}
+
+impl SnapshotMeta {
+    /// Whether `id` is a member (voter, outgoing voter or learner) of the snapshot's
+    /// configuration. `learners_next` need not be checked: each of them is an outgoing voter.
+    pub fn contains(&self, id: NodeId) -> bool {
+        let cs = &self.conf_state;
+        cs.voters.contains(&id) || cs.voters_outgoing.contains(&id) || cs.learners.contains(&id)
+    }
 }
 
 /// The role a node plays. A learner is a membership attribute, not a role.
@@ -207,6 +228,12 @@ pub enum MessageBody {
     ReadIndexResponse { index: u64, ctx: Vec<u8> },
     /// Leadership transfer: start an election now, skipping pre-vote (thesis §3.10).
     TimeoutNow,
+    /// The leader no longer has the entries (or the term of `next_index − 1`) a follower
+    /// needs: replace the follower's log with `snapshot` (Raft §7, etcd raft `MsgSnap`).
+    /// Only the metadata is here; the transport delivers the store image beside it and
+    /// steps this message once the image is in place. Answered, after the persist, with an
+    /// `AppendEntriesResponse` whose `index` is the follower's last (or commit) index.
+    InstallSnapshot { snapshot: SnapshotMeta },
 }
 
 impl MessageBody {
@@ -225,6 +252,7 @@ impl MessageBody {
             MessageBody::ReadIndex { .. } => "ReadIndex",
             MessageBody::ReadIndexResponse { .. } => "ReadIndexResponse",
             MessageBody::TimeoutNow => "TimeoutNow",
+            MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
         }
     }
 }
@@ -343,6 +371,14 @@ impl fmt::Display for Message {
                 write!(f, " index={index} ctx={}", DisplayBytes(ctx))
             }
             MessageBody::TimeoutNow => Ok(()),
+            MessageBody::InstallSnapshot { snapshot } => {
+                write!(f, " snapshot={}/{}", snapshot.term, snapshot.index)?;
+                write!(f, " voters={:?}", snapshot.conf_state.voters)?;
+                if !snapshot.conf_state.learners.is_empty() {
+                    write!(f, " learners={:?}", snapshot.conf_state.learners)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -398,6 +434,42 @@ mod tests {
             m.to_string(),
             "2->1 AppendEntriesResponse term=3 reject index=9 hint=2/6"
         );
+    }
+
+    #[test]
+    fn install_snapshot_display_shows_point_and_config() {
+        let m = Message {
+            from: 1,
+            to: 3,
+            term: 2,
+            body: MessageBody::InstallSnapshot {
+                snapshot: SnapshotMeta {
+                    index: 11,
+                    term: 2,
+                    conf_state: ConfState::from_voters([1, 2, 3]),
+                },
+            },
+        };
+        assert_eq!(
+            m.to_string(),
+            "1->3 InstallSnapshot term=2 snapshot=2/11 voters={1, 2, 3}"
+        );
+    }
+
+    #[test]
+    fn snapshot_contains_voters_outgoing_and_learners_only() {
+        let meta = SnapshotMeta {
+            index: 5,
+            term: 1,
+            conf_state: ConfState {
+                voters: [1].into(),
+                voters_outgoing: [2].into(),
+                learners: [3].into(),
+                ..Default::default()
+            },
+        };
+        assert!(meta.contains(1) && meta.contains(2) && meta.contains(3));
+        assert!(!meta.contains(4));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! requests.
 
 use super::hub::{Delivery, Hub, StreamId};
-use crate::bus::{EventsApplied, FetchHistory, HistoryFetched};
+use crate::bus::{EventsApplied, FetchHistory, HistoryFetched, StoreRestored};
 use crate::pb::etcdserverpb::{WatchCreateRequest, WatchResponse};
 use actix::prelude::*;
 use std::collections::BTreeMap;
@@ -268,6 +268,15 @@ impl Handler<EventsApplied> for WatchHub {
     }
 }
 
+impl Handler<StoreRestored> for WatchHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: StoreRestored, _: &mut Context<Self>) {
+        self.hub.restored(msg.revision);
+        self.sync();
+    }
+}
+
 impl Handler<HistoryFetched> for WatchHub {
     type Result = ();
 
@@ -367,6 +376,8 @@ mod tests {
             events: Some(hub.clone().recipient()),
             history: Some(hub.clone().recipient()),
             leases: None,
+            restored: None,
+            points: None,
         };
         let store = StoreActor::new(kv, members, links).start();
         hub_ctx.run(WatchHub::new(store.clone().recipient(), 1, 2));

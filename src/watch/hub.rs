@@ -648,6 +648,20 @@ impl Hub {
         );
     }
 
+    /// The store was replaced by a leader's image at `revision` (a snapshot install,
+    /// docs/snapshots.md §2): the revisions between the hub's current one and `revision` were
+    /// never applied here one by one, so every synced watcher becomes unsynced at its next
+    /// revision and reads them from the new store's history (or is canceled with the compact
+    /// revision if that history is gone, as etcd's watchers are after a restore). A revision
+    /// at or below the current one changes nothing.
+    pub fn restored(&mut self, revision: i64) {
+        if revision <= self.current_revision {
+            return;
+        }
+        self.unsync_all();
+        self.current_revision = revision;
+    }
+
     /// Every synced watcher becomes unsynced at its next revision, to read what follows from
     /// history. Only for a store answer that reports a revision the hub never saw applied
     /// (see [`Hub::history`]): then the implicit next revision of the synced watchers would

@@ -170,7 +170,7 @@ async fn watch(State(http): State<Http>, body: axum::body::Bytes) -> Response {
     let headers = [(header::CONTENT_TYPE, "application/json")];
     let requests: Vec<WatchRequest> = match stream_requests(&body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let limit = http.api.max_request_bytes() + 512 * 1024;
     let service = WatchService::new(http.api.clone(), http.hub.clone(), limit);
@@ -213,7 +213,7 @@ async fn lease_keep_alive(State(http): State<Http>, body: axum::body::Bytes) -> 
     let headers = [(header::CONTENT_TYPE, "application/json")];
     let requests: Vec<LeaseKeepAliveRequest> = match stream_requests(&body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut out = String::new();
     for r in requests {
@@ -238,14 +238,14 @@ async fn lease_keep_alive(State(http): State<Http>, body: axum::body::Bytes) -> 
 
 /// The JSON messages of a streaming call's request body, in order; a body that does not parse
 /// is answered as etcd's gateway answers it on a stream: `200` with one error object (code 2).
-fn stream_requests<T: DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, Response> {
+fn stream_requests<T: DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, Box<Response>> {
     serde_json::Deserializer::from_slice(body)
         .into_iter()
         .collect::<Result<Vec<T>, _>>()
         .map_err(|e| {
             let line = stream_error(&tonic::Status::unknown(e.to_string()));
             let headers = [(header::CONTENT_TYPE, "application/json")];
-            (StatusCode::OK, headers, line).into_response()
+            Box::new((StatusCode::OK, headers, line).into_response())
         })
 }
 

@@ -1,0 +1,171 @@
+//! Raft snapshots and log compaction (issue 10, docs/snapshots.md), on 3-member clusters: a
+//! follower that was down while the leader compacted its log past the follower's next entry
+//! catches up through InstallSnapshot — the leader streams its store image, the follower
+//! installs it — and ends with the same data and HashKV as the others; members restart from a
+//! compacted log. Runs against etcd 3.4 too (`FERROKV_TEST_SERVER=etcd`): etcd keeps a fixed
+//! 5000 entries behind a snapshot, so more writes go by there.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Cluster, ClusterOpts, ServerKind, wait_until};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `--snapshot-count` for both servers.
+const SNAPSHOT_COUNT: u64 = 100;
+
+/// (extra flags, puts while the follower is down): enough for several snapshot points past
+/// the entries kept for slow followers.
+fn plan() -> (Vec<String>, u64) {
+    let count = format!("--snapshot-count={SNAPSHOT_COUNT}");
+    match ServerKind::under_test() {
+        ServerKind::Ferrokv => (
+            vec![count, "--experimental-snapshot-catchup-entries=20".into()],
+            4 * SNAPSHOT_COUNT,
+        ),
+        // etcd 3.4 has no catch-up flag: 5000 entries stay behind each snapshot.
+        ServerKind::Etcd => (vec![count], 5000 + 4 * SNAPSHOT_COUNT),
+    }
+}
+
+/// The sum of every sample of metric `name` (any labels) on member `i`.
+fn metric_sum(c: &Cluster, i: usize, name: &str) -> f64 {
+    let (_, _, body) = common::http_get(&c.endpoint(i), "/metrics", Duration::from_secs(10));
+    String::from_utf8(body)
+        .expect("UTF-8 metrics")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (n, v) = l.rsplit_once(' ')?;
+            let bare = n.split('{').next()?;
+            (bare == name).then(|| v.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+/// `(revision, hash)` of every member from `endpoint hashkv --cluster`.
+fn hashkv_all(c: &Cluster) -> Vec<(i64, u64)> {
+    let v: Value = c.ctl_json(&["endpoint", "hashkv", "--cluster", "-w", "json"]);
+    v.as_array()
+        .expect("one object per endpoint")
+        .iter()
+        .map(|e| {
+            let h = &e["HashKV"];
+            (
+                h["header"]["revision"].as_i64().unwrap_or(0),
+                h["hash"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// What member `i` serves locally for `key` (a serializable read: its own store).
+fn local_get(c: &Cluster, i: usize, key: &str) -> String {
+    let out = c.etcdctl_on(
+        &[i],
+        &[
+            "get",
+            key,
+            "--consistency=s",
+            "--print-value-only",
+            "--command-timeout=3s",
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_behind_the_compacted_log_catches_up_through_a_snapshot() {
+    let (extra_args, puts) = plan();
+    let mut c = Cluster::start(
+        3,
+        ClusterOpts {
+            extra_args,
+            ..ClusterOpts::default()
+        },
+    );
+    let leader = c.wait_leader(WAIT);
+    let follower = (leader + 1) % 3;
+    c.ctl_ok(&["put", "before", "the follower went down"]);
+    let lease = c.ctl_ok(&["lease", "grant", "600"]);
+    let lease_id = lease.split_whitespace().nth(1).unwrap().to_string();
+    c.ctl_ok(&["put", "leased", "x", &format!("--lease={lease_id}")]);
+    c.kill(follower);
+
+    // Writes the follower misses: overwrites of a few keys, a delete, a compaction.
+    let others: Vec<String> = (0..3)
+        .filter(|i| *i != follower)
+        .map(|i| c.endpoint(i))
+        .collect();
+    let mut client = common::connect(&others).await;
+    for i in 0..puts {
+        client
+            .put(format!("k{}", i % 50), format!("v{i}"), None)
+            .await
+            .unwrap();
+    }
+    client.delete("k7", None).await.unwrap();
+    let last = client.put("last", "write", None).await.unwrap();
+    let revision = last.header().unwrap().revision();
+    client.compact(revision - 10, None).await.unwrap();
+    assert_eq!(
+        metric_sum(&c, leader, "etcd_network_snapshot_send_success"),
+        0.0,
+        "no snapshot was needed while every member was up"
+    );
+
+    c.restart(follower);
+    wait_until(WAIT, "the restarted follower serves the last write", || {
+        local_get(&c, follower, "last") == "write"
+    });
+    assert_eq!(
+        metric_sum(&c, follower, "etcd_network_snapshot_receive_success"),
+        1.0,
+        "{}",
+        c.log_tails(30)
+    );
+    assert!(metric_sum(&c, leader, "etcd_network_snapshot_send_success") >= 1.0);
+    assert_eq!(local_get(&c, follower, "before"), "the follower went down");
+    assert_eq!(local_get(&c, follower, "k7"), "");
+    assert_eq!(
+        local_get(&c, follower, &format!("k{}", (puts - 1) % 50)),
+        format!("v{}", puts - 1)
+    );
+    // The lease came with the image: its key and its TTL.
+    let ttl = c.ctl_ok(&["lease", "timetolive", &lease_id, "--keys"]);
+    assert!(ttl.contains("leased"), "{ttl}");
+
+    // Same history everywhere, and the follower keeps up with new writes.
+    client.put("after", "install", None).await.unwrap();
+    let mut seen = Vec::new();
+    wait_until(WAIT, "every member reports the same HashKV", || {
+        seen = hashkv_all(&c);
+        seen.len() == 3 && seen.iter().all(|h| *h == seen[0])
+    });
+    wait_until(
+        WAIT,
+        "the follower applies writes after the install",
+        || local_get(&c, follower, "after") == "install",
+    );
+
+    // Every member restarts from its compacted log and still holds everything.
+    c.kill_all();
+    for i in 0..3 {
+        c.restart(i);
+    }
+    c.wait_ready();
+    for i in 0..3 {
+        wait_until(WAIT, "a restarted member serves the data", || {
+            local_get(&c, i, "after") == "install"
+        });
+    }
+    client = c.client().await;
+    client.put("after", "restart", None).await.unwrap();
+    wait_until(WAIT, "HashKV agrees after the restart", || {
+        seen = hashkv_all(&c);
+        seen.len() == 3 && seen.iter().all(|h| *h == seen[0])
+    });
+}
