@@ -240,6 +240,21 @@ fn fatal(e: &str) -> ! {
 
 impl Actor for StoreActor {
     type Context = Context<Self>;
+
+    /// A member that takes snapshots starts with a point at its applied index: the view of
+    /// the point recorded before a restart is gone with the process, and a follower needing a
+    /// snapshot must not wait `--snapshot-count` more writes for the next one.
+    fn started(&mut self, _: &mut Context<Self>) {
+        let applied = self.kv.applied_index();
+        let Some(s) = &mut self.snapshots else { return };
+        if s.every == 0 || applied == 0 {
+            return;
+        }
+        s.view = Some((applied, s.db.snapshot()));
+        if let Some(raft) = &self.links.points {
+            raft.do_send(StorePoint { index: applied });
+        }
+    }
 }
 
 impl Handler<ApplyCommitted> for StoreActor {
