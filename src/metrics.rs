@@ -18,6 +18,7 @@
 //! | `etcd_server_health_success`, `etcd_server_health_failures` | counter | `/health` verdicts |
 //! | `etcd_network_snapshot_send_success`, `_send_failures` | counter | store images sent to followers (summed over peers; etcd labels them `To`) |
 //! | `etcd_network_snapshot_receive_success`, `_receive_failures` | counter | store images received and installed (etcd labels them `From`) |
+//! | `etcd_server_snapshot_apply_in_progress_total` | gauge | 1 while a received image is being installed |
 //!
 //! Values are read from their owners when scraped (a [`Sample`]) instead of being updated on
 //! every change: no actor carries metric handles, and a gauge cannot drift from its source.
@@ -64,6 +65,7 @@ pub struct Metrics {
     snapshot_send_failures: IntCounter,
     snapshot_receive_success: IntCounter,
     snapshot_receive_failures: IntCounter,
+    snapshot_apply_in_progress: IntGauge,
 }
 
 impl Metrics {
@@ -153,6 +155,10 @@ impl Metrics {
                 "etcd_network_snapshot_receive_failures",
                 "Total number of snapshot receive failures",
             ),
+            snapshot_apply_in_progress: gauge(
+                "etcd_server_snapshot_apply_in_progress_total",
+                "1 if the server is applying the incoming snapshot. 0 if none.",
+            ),
             registry,
         }
     }
@@ -190,6 +196,8 @@ impl Metrics {
         ] {
             counter.inc_by(total.saturating_sub(counter.get()));
         }
+        self.snapshot_apply_in_progress
+            .set(i64::from(crate::snapshot::TRANSFERS.is_applying()));
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .expect("text encoding of int gauges and counters cannot fail")

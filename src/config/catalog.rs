@@ -653,6 +653,14 @@ const NOTES: &[(&str, &str)] = &[
         "ferrokv's default is true (etcd 3.5's); etcd 3.4's is false",
     ),
     (
+        "snapshot-count",
+        "ferrokv's default is 10000 (etcd 3.6's); etcd 3.4's is 100000. Every COUNT applied entries a snapshot point; the log keeps --experimental-snapshot-catchup-entries behind it (docs/snapshots.md)",
+    ),
+    (
+        "experimental-snapshot-catchup-entries",
+        "etcd 3.6's --snapshot-catchup-entries is accepted too",
+    ),
+    (
         "enable-pprof",
         "serves /debug/pprof/profile?seconds=N (gzip'd profile.proto, or format=svg) on the client URLs; docs/profiling.md",
     ),

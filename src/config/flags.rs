@@ -163,14 +163,20 @@ pub struct Flags {
     #[arg(long, value_name = "BYTES", default_value = "0", value_parser = go_int)]
     pub quota_backend_bytes: i64,
 
-    /// Applied entries between two snapshots; the Raft log is compacted behind each (all but
-    /// the last 5000 entries dropped). 0 = never.
-    #[arg(long, value_name = "COUNT", default_value = "100000", value_parser = go_uint)]
+    /// Applied entries between two snapshots; the Raft log is compacted behind each. 0 =
+    /// never. ferrokv's default is etcd 3.6's (10000); etcd 3.4's is 100000.
+    #[arg(long, value_name = "COUNT", default_value = "10000", value_parser = go_uint)]
     pub snapshot_count: u64,
 
-    /// Entries kept behind each snapshot for slow followers (etcd 3.5's
-    /// --experimental-snapshot-catchup-entries).
-    #[arg(long, value_name = "COUNT", default_value = "5000", value_parser = go_uint)]
+    /// Entries kept behind each snapshot for slow followers (etcd 3.5's name; etcd 3.6's
+    /// --snapshot-catchup-entries is accepted too).
+    #[arg(
+        long,
+        alias = "snapshot-catchup-entries",
+        value_name = "COUNT",
+        default_value = "5000",
+        value_parser = go_uint
+    )]
     pub experimental_snapshot_catchup_entries: u64,
 
     /// Most operations allowed in one transaction (compares not counted).

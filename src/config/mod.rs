@@ -1227,7 +1227,7 @@ mod tests {
                 auto_compaction: None,
                 max_request_bytes: 1_572_864,
                 max_txn_ops: 128,
-                snapshot_count: 100_000,
+                snapshot_count: 10_000,
                 snapshot_catchup_entries: 5000,
                 max_concurrent_streams: u32::MAX,
                 grpc_keepalive_interval: Some(Duration::from_secs(2 * 3600)),
@@ -1903,6 +1903,24 @@ mod tests {
                 .contains("by environment variable ETCD_TRUSTED_CA_FILE"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn snapshot_flags_take_etcd_3_5_and_3_6_names() {
+        let cfg = parse(&[]).unwrap();
+        assert_eq!(
+            (cfg.snapshot_count, cfg.snapshot_catchup_entries),
+            (10_000, 5000)
+        );
+        let cfg = parse(&[
+            "--snapshot-count=0",
+            "--experimental-snapshot-catchup-entries=7",
+        ])
+        .unwrap();
+        assert_eq!((cfg.snapshot_count, cfg.snapshot_catchup_entries), (0, 7));
+        let cfg = parse(&["--snapshot-catchup-entries", "9"]).unwrap();
+        assert_eq!(cfg.snapshot_catchup_entries, 9);
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
     }
 
     #[test]

@@ -503,6 +503,7 @@ fn decode_json<T: for<'de> Deserialize<'de>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raft::Storage;
 
     fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
         Entry {
@@ -603,6 +604,51 @@ mod tests {
             .unwrap();
         let again = LogStore::open(&db).unwrap().load().unwrap();
         assert_eq!(again.entries.len(), 2);
+    }
+
+    #[test]
+    fn finishing_an_install_cut_short_by_a_crash() {
+        // The store holds the image of (10, 3); the log stopped at 4 (it never recorded the
+        // snapshot): the log is replaced, the commit is the image's index.
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::storage::open(dir.path()).unwrap();
+        let mut log = LogStore::open(&db).unwrap();
+        let hs = HardState {
+            term: 3,
+            vote: 1,
+            commit: 2,
+        };
+        let entries: Vec<Entry> = (1..=4).map(|i| entry(i, 1, b"e")).collect();
+        log.persist(Some(&hs), None, &entries, true).unwrap();
+        let loaded = log
+            .finish_install(log.load().unwrap(), &point(10, 3))
+            .unwrap();
+        assert_eq!(loaded.compacted, (10, 3));
+        assert!(loaded.entries.is_empty());
+        assert_eq!(loaded.hard_state.commit, 10);
+        assert_eq!((loaded.hard_state.term, loaded.hard_state.vote), (3, 1));
+        assert_eq!(
+            loaded
+                .to_storage(ConfState::from_voters([1, 2, 3]))
+                .unwrap()
+                .snapshot()
+                .unwrap(),
+            point(10, 3)
+        );
+
+        // A log that already holds the image's (index, term) keeps its entries; only the
+        // commit moves up.
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::storage::open(dir.path()).unwrap();
+        let mut log = LogStore::open(&db).unwrap();
+        let entries: Vec<Entry> = (1..=6).map(|i| entry(i, 2, b"e")).collect();
+        log.persist(Some(&hs), None, &entries, true).unwrap();
+        let loaded = log
+            .finish_install(log.load().unwrap(), &point(5, 2))
+            .unwrap();
+        assert_eq!(loaded.compacted, (0, 0));
+        assert_eq!(loaded.entries.len(), 6);
+        assert_eq!(loaded.hard_state.commit, 5);
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub struct TransferStats {
     send_failures: AtomicU64,
     receive_success: AtomicU64,
     receive_failures: AtomicU64,
+    /// Images being installed right now (0 or 1: one store).
+    applying: AtomicU64,
 }
 
 /// This process's transfer counts.
@@ -25,6 +27,7 @@ pub static TRANSFERS: TransferStats = TransferStats {
     send_failures: AtomicU64::new(0),
     receive_success: AtomicU64::new(0),
     receive_failures: AtomicU64::new(0),
+    applying: AtomicU64::new(0),
 };
 
 impl TransferStats {
@@ -46,6 +49,23 @@ impl TransferStats {
             &self.receive_failures
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Marks an image install under way until the guard drops.
+    pub fn applying(&'static self) -> impl Drop {
+        struct Applying(&'static AtomicU64);
+        impl Drop for Applying {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.applying.fetch_add(1, Ordering::Relaxed);
+        Applying(&self.applying)
+    }
+
+    /// Whether an image is being installed now.
+    pub fn is_applying(&self) -> bool {
+        self.applying.load(Ordering::Relaxed) > 0
     }
 
     /// (send success, send failures, receive success, receive failures).
