@@ -161,7 +161,7 @@ impl LogStore {
     ///
     /// Errors: [`StorageError::Fjall`] on I/O failure.
     pub fn open(db: &Database) -> Result<Self, StorageError> {
-        let log = db.keyspace(keyspaces::RAFT_LOG, KeyspaceCreateOptions::default)?;
+        let log = db.keyspace(keyspaces::RAFT_LOG, crate::storage::keyspace_options)?;
         let state = db.keyspace(keyspaces::RAFT_STATE, KeyspaceCreateOptions::default)?;
         let compacted_index = match state.get(COMPACTED_KEY)? {
             Some(raw) => decode_compacted(&raw)?.0,

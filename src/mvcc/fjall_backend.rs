@@ -13,7 +13,7 @@
 //! replays entries after `applied_index` (the rejected alternative, an fsync per entry, costs
 //! ~0.5 ms each). `sync = true` adds `PersistMode::SyncData`, as the raft log's own fsync does.
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, Keyspace, PersistMode};
 
 use super::backend::{
     Backend, LeaseIter, MetaState, RecordIter, Space, WriteBatch, decode_kv, decode_lease,
@@ -43,7 +43,7 @@ impl FjallBackend {
     /// Errors: [`MvccError::Storage`] when fjall cannot open or create a keyspace.
     pub fn open(db: &Database) -> Result<Self> {
         let keyspace = |space: Space| {
-            db.keyspace(space.name(), KeyspaceCreateOptions::default)
+            db.keyspace(space.name(), crate::storage::keyspace_options)
                 .map_err(storage)
         };
         Ok(FjallBackend {
@@ -180,7 +180,10 @@ mod tests {
         batch.put(Revision::new(2, 0), false, kv.clone());
         batch.put_lease(5, 9);
         backend.commit(batch, &state, false).unwrap();
-        let ks = |name| db.keyspace(name, KeyspaceCreateOptions::default).unwrap();
+        let ks = |name| {
+            db.keyspace(name, fjall::KeyspaceCreateOptions::default)
+                .unwrap()
+        };
         let key = Revision::new(2, 0).to_key(false);
         assert_eq!(
             &*ks("kv").get(&key).unwrap().unwrap(),
