@@ -359,6 +359,20 @@ impl Api {
             .map_err(error::mvcc)
     }
 
+    /// A consistent view of the store for `Maintenance.Snapshot`
+    /// ([`crate::mvcc::actor::ExportEtcdSnapshot`]). Errors: `Unavailable` when the store actor
+    /// is gone, `Internal` when the store keeps no database.
+    pub async fn etcd_snapshot_view(
+        &self,
+    ) -> Result<crate::snapshot::etcd_file::StoreView, Status> {
+        self.inner
+            .store
+            .send(crate::mvcc::actor::ExportEtcdSnapshot)
+            .await
+            .map_err(|_| error::stopped())?
+            .map_err(Status::internal)
+    }
+
     /// The whole store's hash and the current revision ([`crate::mvcc::Kv::hash`]).
     pub async fn hash_all(&self) -> Result<(u32, i64), Status> {
         self.inner

@@ -585,3 +585,27 @@ impl Handler<WaitApplied> for StoreActor {
         }
     }
 }
+
+/// `Maintenance.Snapshot`: a consistent view of the whole store for an etcd-format file
+/// ([`crate::snapshot::etcd_file`]). Taken here, between two applied batches, so the view
+/// holds exactly the entries through the applied index and agrees with the member table
+/// copied with it; the file is then written from the view on another thread, without this
+/// actor. Errors when this store keeps no database (stores built for tests).
+#[derive(Message)]
+#[rtype(result = "Result<crate::snapshot::etcd_file::StoreView, String>")]
+pub struct ExportEtcdSnapshot;
+
+impl Handler<ExportEtcdSnapshot> for StoreActor {
+    type Result = Result<crate::snapshot::etcd_file::StoreView, String>;
+
+    fn handle(&mut self, _: ExportEtcdSnapshot, _: &mut Context<Self>) -> Self::Result {
+        let Some(s) = &self.snapshots else {
+            return Err("this store keeps no database to snapshot".into());
+        };
+        Ok(crate::snapshot::etcd_file::StoreView {
+            db: s.db.clone(),
+            view: s.db.snapshot(),
+            members: self.members.list(),
+        })
+    }
+}

@@ -3,7 +3,13 @@
 //! The Raft core only knows a snapshot's metadata (`SnapshotMeta`: index, term, conf state).
 //! What a follower needs besides is the store at that index: the [`image`] the leader cuts from
 //! a consistent view of its keyspaces and streams over the peer transport.
+//!
+//! Backups are another format: [`etcd_file`] lays the store out in the buckets etcd 3.4 keeps
+//! and [`bbolt`] writes them as a bbolt file, what `Maintenance.Snapshot` streams to
+//! `etcdctl snapshot save` (docs/snapshots.md §4).
 
+pub mod bbolt;
+pub mod etcd_file;
 pub mod image;
 
 use std::sync::atomic::{AtomicU64, Ordering};
