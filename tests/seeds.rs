@@ -159,7 +159,13 @@ fn seed_002_procfile_member_list_stop_write_restart_read() {
     wait_until(Duration::from_secs(30), "the cluster serves", || {
         ctl(m1, &["put", "probe", "1"]).status.success()
     });
-    let table = ctl_ok(m1, &["--write-out=table", "member", "list"]);
+    // Each member publishes its name and client URLs through the log once it is up (etcd does
+    // the same): until then the table lists it as unstarted.
+    let mut table = String::new();
+    wait_until(Duration::from_secs(30), "every member published", || {
+        table = ctl_ok(m1, &["--write-out=table", "member", "list"]);
+        !table.contains("unstarted")
+    });
     for (name, port) in [("infra1", 1), ("infra2", 2), ("infra3", 3)] {
         let row = table
             .lines()

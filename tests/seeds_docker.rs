@@ -198,7 +198,12 @@ fn seed_000_docker_compose_four_members() {
         });
     }
 
-    let table = ctl_ok(2385, &["member", "list", "-w", "table"]);
+    // Members publish their attributes through the log once up: wait for all four.
+    let mut table = String::new();
+    wait_until(READY, "every member published", || {
+        table = ctl_ok(2385, &["member", "list", "-w", "table"]);
+        !table.contains("unstarted")
+    });
     for name in names {
         assert!(
             table.contains(&format!("| started | {name} | http://{name}:2380 |")),

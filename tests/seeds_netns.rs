@@ -226,7 +226,12 @@ fn seed_000_four_vms_in_network_namespaces() {
         );
     }
 
-    let list = lan.etcdctl_ok(0, &["member", "list"]);
+    // Members publish their attributes through the log once up: wait for all four.
+    let mut list = String::new();
+    wait_until(READY, "every member published", || {
+        list = lan.etcdctl_ok(0, &["member", "list"]);
+        !list.contains("unstarted")
+    });
     for (j, addr) in VMS.iter().enumerate() {
         assert!(
             list.contains(&format!(
