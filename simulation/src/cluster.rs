@@ -9,9 +9,19 @@
 //!     Send(messages)   ─► the network (delay, loss, duplication, partitions)
 //!     Persist(write)   ─► the disk; its fsync completes after 0..=k ticks (a crash before
 //!                         that loses it) ─► NodeDriver::persisted(write) ─► more effects
-//!     Apply(entries)   ─► the Kv (as the StoreActor), watch hub, lease clock, client acks
+//!     Apply(entries)   ─► the Kv (as the StoreActor), watch hub, lease clock, client acks;
+//!                         every `snapshot_count` applied entries a snapshot point: a copy of
+//!                         the store (its image) ─► NodeDriver::snapshot_point
+//!     CompactLog       ─► the disk (durable with the next synced write, see `disk.rs`)
 //!     ReadReady/Failed ─► the workload's pending linearizable reads
 //! ```
+//! An `InstallSnapshot` message is the transport's (`PeerLink`'s) job, as in the server: the
+//! sender's image of its latest point goes with it (none at that index: the send fails at
+//! once); the receiver installs it into its store — synced, unless the store already applied
+//! that far — then steps the message into its driver; the sender's driver hears
+//! `snapshot_sent(to, failed)`: failed for a lost transfer (after [`SNAPSHOT_TIMEOUT_TICKS`]),
+//! a cut link or a node that is down. A restart finishes an install whose Raft write a crash
+//! lost (`Disk::finish_install`, the server's `LogStore::finish_install`).
 //! Sabotage modes are filters on those effects or on the disk, so the invariants are shown
 //! to catch bugs in the real driving code.
 //!
@@ -25,23 +35,26 @@ mod leases;
 mod watches;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use ferrokv::mvcc::applier::{Applied as StoreApplied, LeaseApplied, Skipped, apply_entry};
-use ferrokv::mvcc::mem_backend::MemBackend;
+use ferrokv::mvcc::mem_backend::{MemBackend, MemImage};
 use ferrokv::mvcc::{Kv, Response};
 use ferrokv::node::{Effect, NodeDriver, Write};
 use ferrokv::pb::etcdserverpb::{PutRequest, RangeRequest};
 use ferrokv::pb::mvccpb::KeyValue;
 use ferrokv::pb::peerpb::{InternalRequest, internal_request};
-use ferrokv::raft::{ConfState, Config, Entry, Message, MessageBody, NodeId, Role};
+use ferrokv::raft::{
+    ConfState, Config, Entry, Message, MessageBody, NodeId, Role, SnapshotMeta, Storage,
+};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::clock::{EventQueue, Tick};
 use crate::disk::Disk;
 use crate::invariants::{
-    Applied, Check, Final, HistoryRead, InvariantSet, NodeState, Persisted, Restarted, ServedRead,
-    Violation, violated,
+    Applied, Check, DurableNode, Final, HistoryRead, Installed, InvariantSet, NodeState, Persisted,
+    Restarted, ServedRead, Violation, violated,
 };
 use crate::lease::{LeaseClients, LeaseStats};
 use crate::network::{Network, NetworkProfile};
@@ -64,6 +77,13 @@ pub struct Options {
     pub verbose: bool,
     /// Deliberately break the node driver, to check that the invariants catch it.
     pub sabotage: Option<Sabotage>,
+    /// Applied entries between two snapshot points of a node (the server's
+    /// `--snapshot-count`); `Some(0)` takes none (no compaction, no InstallSnapshot);
+    /// `None` draws one of 10, 20, 30, 50 from the seed.
+    pub snapshot_count: Option<u64>,
+    /// Entries kept behind each snapshot point for slow followers
+    /// (`--experimental-snapshot-catchup-entries`); `None` draws 0..=10 from the seed.
+    pub snapshot_catchup_entries: Option<u64>,
 }
 
 /// A deliberate bug injected into how a node's effects are carried out, for checking the
@@ -85,6 +105,20 @@ pub enum Sabotage {
     /// A new leader does not restart lease TTLs: its clock promotes as of the node's start,
     /// so leases renewed on the old leader can expire at once.
     LeaseNoFreshTtl,
+    /// A log compaction is made durable at once (fsynced on its own), not with the fsync
+    /// that also makes the store's batches durable: a crash can keep the compaction and lose
+    /// the store state it summarised.
+    CompactBeforeStoreSync,
+    /// A node whose latest snapshot point is not the one its Raft core offers (none since a
+    /// restart, or a newer image installed) fails the send and takes no new point, as the
+    /// server's `StoreActor::handle(ExportImage)` did when this was found: the leader can then
+    /// never send an image until `snapshot_count` more entries are applied (seed 12: an idle
+    /// cluster never catches its lagging follower up).
+    NoPointRefresh,
+    /// After an install the lease clock compares the old and new lease tables by id only, as
+    /// the server's `StoreActor::handle(InstallImage)` did when this was found: a lease revoked
+    /// and granted again with another TTL under the image keeps its old TTL (seed 340).
+    ImageLeasesById,
 }
 
 impl Options {
@@ -97,8 +131,31 @@ impl Options {
             liveness_ticks_max: 500,
             verbose: false,
             sabotage: None,
+            snapshot_count: None,
+            snapshot_catchup_entries: None,
         }
     }
+}
+
+/// What the snapshot machinery did in one run (summed over nodes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// Snapshot points taken (store images kept, `snapshot_point` calls).
+    pub points: u64,
+    /// Log compactions made durable.
+    pub compactions: u64,
+    /// Log compactions lost in a crash before an fsync covered them.
+    pub compactions_lost: u64,
+    /// InstallSnapshot transfers started with an image.
+    pub sent: u64,
+    /// Images installed into a follower's store.
+    pub installed: u64,
+    /// Images delivered to a store that had already applied that far (left alone).
+    pub unneeded: u64,
+    /// Transfers reported failed: no image at the point, lost, cut, or receiver down.
+    pub failed: u64,
+    /// Installs finished at a restart (`Disk::finish_install`).
+    pub finished_at_restart: u64,
 }
 
 /// What one passing run did.
@@ -138,6 +195,8 @@ pub struct RunStats {
     pub watch: WatchStats,
     /// What the lease clients and the leaders' clocks did.
     pub lease: LeaseStats,
+    /// Snapshot points, compactions and InstallSnapshot transfers.
+    pub snapshots: SnapshotStats,
     /// Least room the no-early-expiry rule had at an expiry after a keep-alive, ms.
     pub lease_margin_min_ms: Option<i64>,
     /// The same, for expiries whose last keep-alive another (former leader) node answered.
@@ -202,6 +261,9 @@ const MAX_INFLIGHT_MSGS: usize = 4;
 const EVENTS_PER_TICK_MAX: u64 = 10_000;
 /// How often the liveness phase re-proposes its final write if unacknowledged, ticks.
 const FINAL_RETRY_TICKS: u64 = 25;
+/// When a lost InstallSnapshot transfer is reported failed, ticks after it started (the
+/// server's stream fails on its dial timeout, 1 s + one election timeout; 10 ticks = 1 s).
+pub const SNAPSHOT_TIMEOUT_TICKS: u64 = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -212,6 +274,20 @@ enum Phase {
 #[derive(Debug)]
 enum Event {
     Deliver(Message),
+    /// An InstallSnapshot message with the sender's store image of its point (the
+    /// `PeerLink`'s separate stream), from the sender's incarnation `incarnation`.
+    DeliverSnapshot {
+        msg: Message,
+        image: Arc<MemImage>,
+        incarnation: u64,
+    },
+    /// The transport tells `from` (if still in `incarnation`) how its transfer to `to` went.
+    SnapshotReport {
+        from: NodeId,
+        incarnation: u64,
+        to: NodeId,
+        failed: bool,
+    },
     PersistDone {
         node: NodeId,
         write_id: u64,
@@ -234,6 +310,13 @@ struct Store {
     kv: Kv,
 }
 
+/// A node's latest snapshot point: the store's image at its applied index, kept in memory
+/// (the `StoreActor`'s fjall snapshot view; gone with a crash).
+struct StorePoint {
+    index: u64,
+    image: Arc<MemImage>,
+}
+
 struct Node {
     id: NodeId,
     disk: Disk,
@@ -253,6 +336,13 @@ struct Node {
     watch: Option<watches::NodeWatch>,
     /// The lease clock of this incarnation (`None` while down).
     lease: Option<leases::NodeLease>,
+    /// The latest snapshot point of this incarnation.
+    point: Option<StorePoint>,
+    /// Applied index of the latest point, or of the store at start before any.
+    last_point_index: u64,
+    /// Highest index of an image installed in this incarnation: the store may be handed
+    /// entries through it again (it skips them).
+    installed_through: u64,
 }
 
 impl Node {
@@ -310,6 +400,11 @@ struct Cluster {
     lease_renewals_checked: bool,
     /// Highest index of a revoke counted in the stats.
     lease_revoked_max_index: u64,
+    /// Resolved [`Options::snapshot_count`].
+    snapshot_count: u64,
+    /// Resolved [`Options::snapshot_catchup_entries`].
+    snapshot_catchup_entries: u64,
+    snapshot_stats: SnapshotStats,
 }
 
 impl Cluster {
@@ -344,6 +439,12 @@ impl Cluster {
         let check_quorum = root.random_bool(0.8);
         let watch_clients = WatchClients::new(ChaCha8Rng::seed_from_u64(root.next_u64()));
         let lease_clients = LeaseClients::new(ChaCha8Rng::seed_from_u64(root.next_u64()));
+        // Drawn last, from a generator of its own, so every earlier draw stays as it was.
+        let mut snapshot_rng = ChaCha8Rng::seed_from_u64(root.next_u64());
+        let snapshot_count = [10, 20, 30, 50][snapshot_rng.random_range(0..4)];
+        let snapshot_count = options.snapshot_count.unwrap_or(snapshot_count);
+        let catchup = snapshot_rng.random_range(0..=10);
+        let snapshot_catchup_entries = options.snapshot_catchup_entries.unwrap_or(catchup);
         let ids: Vec<NodeId> = (1..=node_count as NodeId).collect();
         let nodes = ids
             .iter()
@@ -358,6 +459,9 @@ impl Cluster {
                 role: Role::Follower,
                 watch: None,
                 lease: None,
+                point: None,
+                last_point_index: 0,
+                installed_through: 0,
             })
             .collect();
         Cluster {
@@ -380,6 +484,9 @@ impl Cluster {
             lease_clients,
             lease_renewals_checked: check_quorum,
             lease_revoked_max_index: 0,
+            snapshot_count,
+            snapshot_catchup_entries,
+            snapshot_stats: SnapshotStats::default(),
         }
     }
 
@@ -403,6 +510,15 @@ impl Cluster {
             transfers: self.plan.transfers,
             watch: self.watch_clients.stats,
             lease: self.lease_clients.stats,
+            snapshots: SnapshotStats {
+                compactions: self.nodes.iter().map(|n| n.disk.stats.compactions).sum(),
+                compactions_lost: self
+                    .nodes
+                    .iter()
+                    .map(|n| n.disk.stats.compactions_lost)
+                    .sum(),
+                ..self.snapshot_stats
+            },
             lease_margin_min_ms: self.invariants.lease_expiry.margin_min_ms,
             lease_margin_min_other_ms: self.invariants.lease_expiry.margin_min_other_ms,
             trace_hash: self.trace.hash(),
@@ -412,7 +528,7 @@ impl Cluster {
     fn run(&mut self) -> Check {
         self.trace.line(format_args!(
             "seed={} nodes={} pre_vote={} check_quorum={} network={:?} crash/partition/propose \
-             per mille={}/{}/{} fsync_ticks_max={}",
+             per mille={}/{}/{} fsync_ticks_max={} snapshot count/catchup={}/{}",
             self.options.seed,
             self.nodes.len(),
             self.pre_vote,
@@ -422,6 +538,8 @@ impl Cluster {
             self.plan.partition_per_mille,
             self.plan.propose_per_mille,
             self.plan.fsync_ticks_max,
+            self.snapshot_count,
+            self.snapshot_catchup_entries,
         ));
         for i in 0..self.nodes.len() {
             self.start(i)?;
@@ -633,7 +751,7 @@ impl Cluster {
                 Some(l) if self.plan.rng.random_bool(0.4) => l,
                 _ => up[self.plan.rng.random_range(0..up.len())],
             };
-            self.crash(victim);
+            self.crash(victim)?;
             let at = self.now + self.plan.rng.random_range(1..=self.plan.restart_ticks_max);
             self.queue.push(at, Event::Restart(self.nodes[victim].id));
         }
@@ -807,6 +925,34 @@ impl Cluster {
         let now_ms = self.now_ms();
         let node = &mut self.nodes[i];
         let kv = Kv::open(node.backend.reopen()).map_err(|e| storage_violation(node.id, &e))?;
+        if node.incarnation > 0 {
+            // As `server::run`: an install whose Raft write a crash lost is finished first.
+            let repaired = node
+                .disk
+                .finish_install(kv.applied_index())
+                .map_err(|e| Violation {
+                    invariant: "restart",
+                    detail: format!("n{} cannot finish its snapshot install: {e}", node.id),
+                })?;
+            if let Some((hard_state, snapshot)) = repaired {
+                let id = node.id;
+                self.snapshot_stats.finished_at_restart += 1;
+                self.trace.line(format_args!(
+                    "t={} n{id} finish install: commit={} log replaced={}",
+                    self.now,
+                    hard_state.commit,
+                    snapshot.is_some()
+                ));
+                self.invariants.on_persisted(&Persisted {
+                    node: id,
+                    hard_state: Some(hard_state),
+                    snapshot: snapshot.as_ref(),
+                    entries: &[],
+                })?;
+            }
+            self.check_durable(i)?;
+        }
+        let node = &mut self.nodes[i];
         let config = Config {
             id: node.id,
             election_tick: ELECTION_TICKS,
@@ -839,7 +985,7 @@ impl Cluster {
         }
         let node = &mut self.nodes[i];
         let rng = Box::new(ChaCha8Rng::seed_from_u64(raft_seed));
-        let driver =
+        let mut driver =
             NodeDriver::new(&config, node.disk.durable().clone(), rng).map_err(|e| Violation {
                 invariant: "restart",
                 detail: format!(
@@ -848,6 +994,10 @@ impl Cluster {
                     kv.applied_index()
                 ),
             })?;
+        driver.set_snapshot_catchup_entries(self.snapshot_catchup_entries);
+        node.point = None;
+        node.last_point_index = kv.applied_index();
+        node.installed_through = 0;
         node.watch = Some(watches::NodeWatch::new(kv.current_revision()));
         node.lease = Some(leases::NodeLease::new(kv.leases().list(), now_ms));
         node.store = Some(Store { kv });
@@ -858,8 +1008,9 @@ impl Cluster {
         self.observe(i)
     }
 
-    /// Kills node `i`: its memory, its waiters and its unsynced write are gone.
-    fn crash(&mut self, i: usize) {
+    /// Kills node `i`: its memory (snapshot point included), its waiters, its unsynced write
+    /// and compactions are gone.
+    fn crash(&mut self, i: usize) -> Check {
         let node = &mut self.nodes[i];
         node.driver = None;
         node.disk.crash();
@@ -877,14 +1028,297 @@ impl Cluster {
         let lost = node.backend.crash_keeping(keep);
         node.store = None;
         node.lease = None;
+        node.point = None;
         self.plan.crashes += 1;
         self.workload.forget_reads(node.id);
-        self.invariants.on_crash(node.id);
+        let kept = node
+            .backend
+            .durable_state()
+            .map_err(|e| storage_violation(node.id, &e))?;
+        let durable = DurableNode {
+            node: node.id,
+            compacted_through: node.disk.durable().first_index().expect("never fails") - 1,
+            store_durable_applied_index: kept.as_ref().map_or(0, |s| s.applied_index),
+        };
+        let revision = kept.map_or(1, |s| s.current_revision);
         self.trace.line(format_args!(
             "t={} n{} crash (store batches lost: {lost})",
             self.now, node.id
         ));
         self.watch_crash(i);
+        self.invariants.on_crash(durable.node, &durable, revision)
+    }
+
+    // ---- snapshots --------------------------------------------------------------------------
+
+    /// After a store batch: a snapshot point if `snapshot_count` entries were applied since
+    /// the last one (the `StoreActor`'s `maybe_take_point`): the image is a copy of the store
+    /// right after the batch, so it holds exactly the entries through the applied index.
+    fn maybe_take_point(&mut self, i: usize) -> Check {
+        let every = self.snapshot_count;
+        let node = &self.nodes[i];
+        let Some(store) = node.store.as_ref() else {
+            return Ok(());
+        };
+        let applied = store.kv.applied_index();
+        if every == 0 || applied < node.last_point_index + every {
+            return Ok(());
+        }
+        self.take_point(i)
+    }
+
+    /// Takes a snapshot point of node `i`'s store at its applied index now and tells its
+    /// driver: after every `snapshot_count` entries, and when a send finds no image of the
+    /// point the core offers (see `send_snapshot`).
+    fn take_point(&mut self, i: usize) -> Check {
+        let node = &mut self.nodes[i];
+        let (Some(store), Some(driver)) = (node.store.as_ref(), node.driver.as_mut()) else {
+            return Ok(());
+        };
+        let applied = store.kv.applied_index();
+        if applied == 0 {
+            return Ok(());
+        }
+        let image = node
+            .backend
+            .image()
+            .map_err(|e| storage_violation(node.id, &e))?;
+        self.trace.line(format_args!(
+            "t={} n{} snapshot point {applied} ({} records)",
+            self.now,
+            node.id,
+            image.records()
+        ));
+        node.point = Some(StorePoint {
+            index: applied,
+            image: Arc::new(image),
+        });
+        node.last_point_index = applied;
+        self.snapshot_stats.points += 1;
+        driver.snapshot_point(applied);
+        Ok(())
+    }
+
+    /// `Effect::CompactLog`: the disk queues the compaction behind the writes begun so far.
+    /// `Sabotage::CompactBeforeStoreSync` makes it durable at once instead.
+    fn compact_log(
+        &mut self,
+        i: usize,
+        through: u64,
+        through_term: u64,
+        snapshot: SnapshotMeta,
+    ) -> Check {
+        let node = &mut self.nodes[i];
+        self.trace.line(format_args!(
+            "t={} n{} compact log through {through} (point {}/{})",
+            self.now, node.id, snapshot.term, snapshot.index
+        ));
+        node.disk.compact(through, through_term, snapshot);
+        if self.options.sabotage == Some(Sabotage::CompactBeforeStoreSync) {
+            node.disk
+                .sync_compactions()
+                .map_err(|e| storage_violation(node.id, &e))?;
+            self.check_durable(i)?;
+        }
+        Ok(())
+    }
+
+    /// Checks node `i`'s durable log against its durable store (compaction safety).
+    fn check_durable(&mut self, i: usize) -> Check {
+        let node = &self.nodes[i];
+        let store = node
+            .backend
+            .durable_state()
+            .map_err(|e| storage_violation(node.id, &e))?;
+        self.invariants.on_durable(&DurableNode {
+            node: node.id,
+            compacted_through: node.disk.durable().first_index().expect("never fails") - 1,
+            store_durable_applied_index: store.map_or(0, |s| s.applied_index),
+        })
+    }
+
+    /// The transport takes an InstallSnapshot message from the sender's driver: with the
+    /// image of the sender's latest point if that is the message's point (the `PeerLink`'s
+    /// `ExportImage`), else the send fails at once.
+    fn send_snapshot(&mut self, msg: Message, index: u64) -> Check {
+        let (from, to) = (msg.from, msg.to);
+        let node = &self.nodes[index_of(from)];
+        let incarnation = node.incarnation;
+        let image = node
+            .point
+            .as_ref()
+            .filter(|p| p.index == index)
+            .map(|p| p.image.clone());
+        let Some(image) = image else {
+            self.trace.line(format_args!(
+                "t={} n{from} snapshot {index} for n{to}: no image (latest point {:?})",
+                self.now,
+                node.point.as_ref().map(|p| p.index)
+            ));
+            if self.options.sabotage != Some(Sabotage::NoPointRefresh) {
+                // A point now, at the store's applied index: the core offers it next time.
+                self.take_point(index_of(from))?;
+            }
+            let report = Event::SnapshotReport {
+                from,
+                incarnation,
+                to,
+                failed: true,
+            };
+            self.queue.push(self.now, report);
+            return Ok(());
+        };
+        self.snapshot_stats.sent += 1;
+        self.trace.line(format_args!(
+            "t={} n{from} send snapshot {}/{index} to n{to} ({} records)",
+            self.now,
+            msg.term,
+            image.records()
+        ));
+        // One stream: it arrives once or not at all (no duplicates).
+        let arrival = self.network.send(self.now, &msg).first().copied();
+        match arrival {
+            Some(at) => self.queue.push(
+                at,
+                Event::DeliverSnapshot {
+                    msg,
+                    image,
+                    incarnation,
+                },
+            ),
+            None => self.queue.push(
+                self.now + SNAPSHOT_TIMEOUT_TICKS,
+                Event::SnapshotReport {
+                    from,
+                    incarnation,
+                    to,
+                    failed: true,
+                },
+            ),
+        }
+        Ok(())
+    }
+
+    /// An image reaches its receiver (the peer server's `install_snapshot`): install it, then
+    /// step the message, then the sender hears of the success. A cut link or a receiver that
+    /// is down fails the transfer.
+    fn deliver_snapshot(&mut self, msg: Message, image: &Arc<MemImage>, incarnation: u64) -> Check {
+        let (from, to) = (msg.from, msg.to);
+        let MessageBody::InstallSnapshot { snapshot: meta } = &msg.body else {
+            unreachable!("only InstallSnapshot messages travel with an image");
+        };
+        let meta = meta.clone();
+        let i = index_of(to);
+        let fate = if !self.network.link_up(from, to) {
+            "cut"
+        } else if !self.nodes[i].running() {
+            "down"
+        } else {
+            "ok"
+        };
+        self.trace.line(format_args!(
+            "t={} deliver {from}->{to} InstallSnapshot term={} index={} {fate}",
+            self.now, msg.term, meta.index
+        ));
+        if fate != "ok" {
+            return self.snapshot_report(from, incarnation, to, true);
+        }
+        self.install_image(i, &meta, image)?;
+        let driver = self.nodes[i].driver.as_mut().expect("checked running");
+        if let Err(e) = driver.step(msg) {
+            self.trace
+                .line(format_args!("t={} step refused: {e}", self.now));
+        }
+        self.drive(i)?;
+        self.observe(i)?;
+        self.snapshot_report(from, incarnation, to, false)
+    }
+
+    /// Replaces node `i`'s store by `image` of point `meta`, synced, unless the store already
+    /// applied that far (the `StoreActor`'s `InstallImage`); then the watch hub and the lease
+    /// clock follow the new store, and waiting reads are served.
+    fn install_image(&mut self, i: usize, meta: &SnapshotMeta, image: &Arc<MemImage>) -> Check {
+        let node = &mut self.nodes[i];
+        let id = node.id;
+        let kv = &node.store.as_ref().expect("a running node has a store").kv;
+        let (applied_index_before, revision_before) = (kv.applied_index(), kv.current_revision());
+        if meta.index <= applied_index_before {
+            self.snapshot_stats.unneeded += 1;
+            self.trace.line(format_args!(
+                "t={} n{id} image {} left alone: store applied {applied_index_before}",
+                self.now, meta.index
+            ));
+            return Ok(());
+        }
+        let old_leases = kv.leases().list();
+        node.backend
+            .install_image(image)
+            .map_err(|e| storage_violation(id, &e))?;
+        node.disk.record_image(meta.clone());
+        let kv = Kv::open(node.backend.reopen()).map_err(|e| storage_violation(id, &e))?;
+        let key_space = leases::live_keys(&kv).map_err(|e| storage_violation(id, &e))?;
+        let new_leases = kv.leases().list();
+        let (applied_index_after, revision_after) = (kv.applied_index(), kv.current_revision());
+        node.store = Some(Store { kv });
+        node.installed_through = node.installed_through.max(meta.index);
+        node.point = Some(StorePoint {
+            index: meta.index,
+            image: image.clone(),
+        });
+        node.last_point_index = meta.index;
+        if let Some(driver) = node.driver.as_mut() {
+            driver.applied(applied_index_after);
+        }
+        self.snapshot_stats.installed += 1;
+        self.trace.line(format_args!(
+            "t={} n{id} install image {}/{}: applied {applied_index_before} -> \
+             {applied_index_after}, rev {revision_before} -> {revision_after}",
+            self.now, meta.term, meta.index
+        ));
+        self.invariants.on_installed(&Installed {
+            node: id,
+            meta,
+            applied_index_before,
+            revision_before,
+            applied_index_after,
+            revision_after,
+            key_space: &key_space,
+            leases: &new_leases,
+        })?;
+        self.check_durable(i)?;
+        self.lease_restored(i, &old_leases, &new_leases);
+        self.watch_restored(i, revision_after)?;
+        self.serve_reads(i)
+    }
+
+    /// The transport's report reaches the sender's driver, unless the sender restarted since
+    /// (its link died with it).
+    fn snapshot_report(
+        &mut self,
+        from: NodeId,
+        incarnation: u64,
+        to: NodeId,
+        failed: bool,
+    ) -> Check {
+        if failed {
+            self.snapshot_stats.failed += 1;
+        }
+        let i = index_of(from);
+        let node = &mut self.nodes[i];
+        if node.incarnation != incarnation {
+            return Ok(());
+        }
+        let Some(driver) = node.driver.as_mut() else {
+            return Ok(());
+        };
+        driver.snapshot_sent(to, failed);
+        self.trace.line(format_args!(
+            "t={} n{from} snapshot to n{to} reported {}",
+            self.now,
+            if failed { "failed" } else { "sent" }
+        ));
+        self.drive(i)?;
+        self.observe(i)
     }
 
     // ---- events -----------------------------------------------------------------------------
@@ -892,6 +1326,17 @@ impl Cluster {
     fn handle(&mut self, event: Event) -> Check {
         match event {
             Event::Deliver(msg) => self.deliver(msg),
+            Event::DeliverSnapshot {
+                msg,
+                image,
+                incarnation,
+            } => self.deliver_snapshot(msg, &image, incarnation),
+            Event::SnapshotReport {
+                from,
+                incarnation,
+                to,
+                failed,
+            } => self.snapshot_report(from, incarnation, to, failed),
             Event::PersistDone { node, write_id } => self.persist_done(node, write_id),
             Event::Restart(node) => {
                 let i = index_of(node);
@@ -978,7 +1423,7 @@ impl Cluster {
         match effect {
             Effect::Send(messages) => {
                 for m in messages {
-                    self.send(m);
+                    self.send(m)?;
                 }
             }
             Effect::Persist(write) => self.persist(i, write)?,
@@ -1001,6 +1446,7 @@ impl Cluster {
                 if let (Some(driver), Some(store)) = (node.driver.as_mut(), node.store.as_ref()) {
                     driver.applied(store.kv.applied_index());
                 }
+                self.maybe_take_point(i)?;
                 self.serve_reads(i)?;
             }
             Effect::ReadReady { id: read_id, index } => {
@@ -1029,8 +1475,11 @@ impl Cluster {
                     self.now
                 ));
             }
-            // The simulator takes no snapshot points yet (it never calls `snapshot_point`).
-            Effect::CompactLog { .. } => {}
+            Effect::CompactLog {
+                through,
+                through_term,
+                snapshot,
+            } => self.compact_log(i, through, through_term, snapshot)?,
         }
         Ok(())
     }
@@ -1042,7 +1491,9 @@ impl Cluster {
         let sabotage = self.options.sabotage == Some(Sabotage::SendBeforePersist);
         let node = &mut self.nodes[i];
         let early = sabotage.then(|| write.clone());
-        let write_id = node.disk.begin(write.hard_state, write.entries, write.sync);
+        let write_id = node
+            .disk
+            .begin(write.hard_state, write.snapshot, write.entries, write.sync);
         let delay = self.plan.rng.random_range(0..=self.plan.fsync_ticks_max);
         let id = node.id;
         self.queue
@@ -1088,40 +1539,52 @@ impl Cluster {
                 format!("n{id} had {} writes in flight at once", writes.len()),
             );
         }
+        if writes.iter().any(|w| w.sync) {
+            // One journal: the log's fsync also makes the store's earlier batches durable,
+            // with the compactions it covers (which `Disk::complete` applied).
+            self.nodes[i].backend.sync_all();
+        }
         for write in writes {
             self.trace.line(format_args!(
-                "t={} n{id} fsync hs={:?} entries={}",
+                "t={} n{id} fsync hs={:?} entries={}{}",
                 self.now,
                 write.hard_state,
-                write.entries.len()
+                write.entries.len(),
+                write.snapshot.as_ref().map_or(String::new(), |s| format!(
+                    " snapshot={}/{}",
+                    s.term, s.index
+                ))
             ));
-            if write.sync {
-                // One journal: the log's fsync also makes the store's earlier batches durable.
-                self.nodes[i].backend.sync_all();
-            }
             self.invariants.on_persisted(&Persisted {
                 node: id,
                 hard_state: write.hard_state,
+                snapshot: write.snapshot.as_ref(),
                 entries: &write.entries,
             })?;
             if !early {
                 let write = Write {
                     hard_state: write.hard_state,
-                    snapshot: None,
+                    snapshot: write.snapshot,
                     entries: write.entries,
                     sync: write.sync,
                 };
                 self.driver_persisted(i, write)?;
             }
         }
+        self.check_durable(i)?;
         self.drive(i)?;
         self.observe(i)
     }
 
-    fn send(&mut self, msg: Message) {
+    fn send(&mut self, msg: Message) -> Check {
+        if let MessageBody::InstallSnapshot { snapshot } = &msg.body {
+            let index = snapshot.index;
+            return self.send_snapshot(msg.clone(), index);
+        }
         for at in self.network.send(self.now, &msg) {
             self.queue.push(at, Event::Deliver(msg.clone()));
         }
+        Ok(())
     }
 
     /// Applies one committed entry with the server's own applier (`mvcc::applier`, as the
@@ -1134,6 +1597,15 @@ impl Cluster {
         let applied_before = kv.applied_index();
         let applied = match apply_entry(kv, entry) {
             Ok(Some(applied)) => applied,
+            Ok(None) if entry.index <= node.installed_through => {
+                // Covered by the image this store installed (the core had not applied that
+                // far): the applier skips it, as the StoreActor's does.
+                self.trace.line(format_args!(
+                    "t={} n{id} skip {}/{} (under the installed image)",
+                    self.now, entry.term, entry.index
+                ));
+                return self.invariants.on_replayed(id, entry);
+            }
             Ok(None) => {
                 return violated(
                     "state machine safety (Raft §5.4.3)",

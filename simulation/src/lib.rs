@@ -12,7 +12,7 @@
 //! | --- | --- |
 //! | [`clock`] | virtual time in ticks and the queue of future events |
 //! | [`network`] | per-link delay, loss, duplication, reordering, partitions |
-//! | [`disk`] | durable vs in-flight writes; a crash loses the in-flight write |
+//! | [`disk`] | durable vs in-flight writes and log compactions; a crash loses what no fsync covered |
 //! | [`cluster`] | the nodes (the server's own `NodeDriver` each), carrying out its effects, crash/restart, the two phases |
 //! | [`workload`] | clients proposing Put/DeleteRange/Txn, acknowledgements |
 //! | [`watch`] | watch clients: create / cancel / resume watches, stop reading streams |
@@ -33,5 +33,5 @@ pub mod trace;
 pub mod watch;
 pub mod workload;
 
-pub use cluster::{Failure, Options, RunStats, Sabotage, run_seed};
+pub use cluster::{Failure, Options, RunStats, Sabotage, SnapshotStats, run_seed};
 pub use invariants::Violation;

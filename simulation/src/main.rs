@@ -34,8 +34,17 @@ struct Cli {
     /// Cluster size (3 or 5); default: drawn from each seed.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["3", "5"]))]
     nodes: Option<String>,
+    /// Applied entries between two snapshot points of a node (the server's
+    /// `--snapshot-count`); 0 = no snapshots. Default: 10, 20, 30 or 50, drawn from each seed.
+    #[arg(long)]
+    snapshot_count: Option<u64>,
+    /// Entries kept behind each snapshot point for slow followers (the server's
+    /// `--experimental-snapshot-catchup-entries`). Default: 0..=10, drawn from each seed.
+    #[arg(long)]
+    snapshot_catchup: Option<u64>,
     /// Deliberately break how a node's effects are carried out, to check that the invariants
-    /// catch it: `send-before-persist`, `lying-fsync`, `watch-skip` or `lease-no-fresh-ttl`.
+    /// catch it: `send-before-persist`, `lying-fsync`, `watch-skip`, `lease-no-fresh-ttl`,
+    /// `compact-before-store-sync`, `no-point-refresh` or `image-leases-by-id`.
     #[arg(long, value_parser = parse_sabotage)]
     sabotage: Option<simulation::Sabotage>,
     /// Run every seed even after a failure; list the failures at the end.
@@ -65,6 +74,8 @@ fn main() -> ExitCode {
             liveness_ticks_max: cli.liveness_ticks,
             verbose: cli.verbose,
             sabotage: cli.sabotage,
+            snapshot_count: cli.snapshot_count,
+            snapshot_catchup_entries: cli.snapshot_catchup,
         };
         match run_seed(&options) {
             Ok(stats) => {
@@ -84,6 +95,12 @@ fn main() -> ExitCode {
                 );
                 if let Some(n) = &cli.nodes {
                     replay.push_str(&format!(" --nodes {n}"));
+                }
+                if let Some(n) = cli.snapshot_count {
+                    replay.push_str(&format!(" --snapshot-count {n}"));
+                }
+                if let Some(n) = cli.snapshot_catchup {
+                    replay.push_str(&format!(" --snapshot-catchup {n}"));
                 }
                 if let Some(s) = &cli.sabotage {
                     replay.push_str(&format!(" --sabotage {}", sabotage_name(*s)));
@@ -113,7 +130,9 @@ fn main() -> ExitCode {
          {} watches ({} resumed after a crash) received {} events in {} responses, \
          {} history reads, {} parked, {} canceled as compacted ({} compactions proposed); \
          leases: {} granted, {} renewed ({} by a deposed leader), {} expired, {} revoked ({} keys deleted), \
-         least expiry margin {} ms ({} ms after a keep-alive on another node)",
+         least expiry margin {} ms ({} ms after a keep-alive on another node); \
+         snapshots: {} points, {} compactions durable ({} lost in crashes), {} sent, {} installed, \
+         {} left alone (store ahead), {} failed, {} installs finished at restart",
         seeds.len(),
         started.elapsed().as_secs_f64(),
         total.ticks,
@@ -146,6 +165,14 @@ fn main() -> ExitCode {
         total.lease.keys_deleted,
         show(total.lease_margin_min_ms),
         show(total.lease_margin_min_other_ms),
+        total.snapshots.points,
+        total.snapshots.compactions,
+        total.snapshots.compactions_lost,
+        total.snapshots.sent,
+        total.snapshots.installed,
+        total.snapshots.unneeded,
+        total.snapshots.failed,
+        total.snapshots.finished_at_restart,
     );
     ExitCode::SUCCESS
 }
@@ -180,6 +207,15 @@ fn add(total: &mut RunStats, s: &RunStats) {
     l.expired += sl.expired;
     l.revoked += sl.revoked;
     l.keys_deleted += sl.keys_deleted;
+    let (t, st) = (&mut total.snapshots, &s.snapshots);
+    t.points += st.points;
+    t.compactions += st.compactions;
+    t.compactions_lost += st.compactions_lost;
+    t.sent += st.sent;
+    t.installed += st.installed;
+    t.unneeded += st.unneeded;
+    t.failed += st.failed;
+    t.finished_at_restart += st.finished_at_restart;
     total.lease_margin_min_ms = min_of(total.lease_margin_min_ms, s.lease_margin_min_ms);
     total.lease_margin_min_other_ms =
         min_of(total.lease_margin_min_other_ms, s.lease_margin_min_other_ms);
@@ -202,8 +238,13 @@ fn parse_sabotage(s: &str) -> Result<simulation::Sabotage, String> {
         "lying-fsync" => Ok(simulation::Sabotage::LyingFsync),
         "watch-skip" => Ok(simulation::Sabotage::WatchSkip),
         "lease-no-fresh-ttl" => Ok(simulation::Sabotage::LeaseNoFreshTtl),
+        "compact-before-store-sync" => Ok(simulation::Sabotage::CompactBeforeStoreSync),
+        "no-point-refresh" => Ok(simulation::Sabotage::NoPointRefresh),
+        "image-leases-by-id" => Ok(simulation::Sabotage::ImageLeasesById),
         _ => Err(
-            "expected send-before-persist, lying-fsync, watch-skip or lease-no-fresh-ttl".into(),
+            "expected send-before-persist, lying-fsync, watch-skip, lease-no-fresh-ttl or \
+             compact-before-store-sync"
+                .into(),
         ),
     }
 }
@@ -214,5 +255,8 @@ fn sabotage_name(s: simulation::Sabotage) -> &'static str {
         simulation::Sabotage::LyingFsync => "lying-fsync",
         simulation::Sabotage::WatchSkip => "watch-skip",
         simulation::Sabotage::LeaseNoFreshTtl => "lease-no-fresh-ttl",
+        simulation::Sabotage::CompactBeforeStoreSync => "compact-before-store-sync",
+        simulation::Sabotage::NoPointRefresh => "no-point-refresh",
+        simulation::Sabotage::ImageLeasesById => "image-leases-by-id",
     }
 }

@@ -19,6 +19,9 @@
 //! log and the store share fjall's one journal, so a log fsync also makes earlier store batches
 //! durable.
 //!
+//! For snapshots (docs/snapshots.md) the simulator copies a store at a snapshot point with
+//! [`MemBackend::image`] and installs it on another node with [`MemBackend::install_image`].
+//!
 //! Deterministic: `BTreeMap`s and `Vec`s only, no clock, no randomness.
 
 use std::collections::BTreeMap;
@@ -61,6 +64,21 @@ impl Spaces {
                 None => map.remove(&w.key),
             };
         }
+    }
+}
+
+/// A store image taken by [`MemBackend::image`]: every record of the three spaces at one
+/// moment, for [`MemBackend::install_image`] on another node's backend. Opaque: it holds the
+/// framed record bytes, exactly what the store wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemImage {
+    spaces: Spaces,
+}
+
+impl MemImage {
+    /// Records in the image, all spaces together (for traces).
+    pub fn records(&self) -> usize {
+        self.spaces.kv.len() + self.spaces.meta.len() + self.spaces.lease.len()
     }
 }
 
@@ -195,6 +213,33 @@ impl MemBackend {
             .get(STATE_KEY)
             .map(|v| decode_state(v))
             .transpose()
+    }
+
+    /// A point-in-time copy of every record a reader sees now (unsynced batches included): the
+    /// store's image at its current applied index, as the server's `StoreActor` keeps a fjall
+    /// snapshot of its keyspaces at each snapshot point (docs/snapshots.md §1). A copy, not a
+    /// view: later commits do not change it. Errors: [`MvccError::Storage`] on a stale handle.
+    pub fn image(&self) -> Result<MemImage> {
+        Ok(MemImage {
+            spaces: self.live()?.current.clone(),
+        })
+    }
+
+    /// Replaces the whole store by `image` in one synced, atomic batch (a follower installing
+    /// a leader's image, as `snapshot::image::install` does: one batch, then a full fsync of
+    /// the shared journal, which also makes every earlier batch durable). Afterwards reads and
+    /// a crash both see exactly the image. Errors: [`MvccError::Storage`] on a stale handle or
+    /// while commits fail.
+    pub fn install_image(&self, image: &MemImage) -> Result<()> {
+        let mut disk = self.live()?;
+        if disk.fail_commits {
+            return Err(MvccError::storage("MemBackend: injected commit failure"));
+        }
+        disk.unsynced.clear();
+        disk.current = image.spaces.clone();
+        disk.durable = image.spaces.clone();
+        disk.committed_batches += 1;
+        Ok(())
     }
 
     /// Fault injection: while `fail` is set, every commit returns [`MvccError::Storage`] and
@@ -366,6 +411,28 @@ mod tests {
             "keeping more than exists keeps all"
         );
         assert_eq!(disk.load_state().unwrap(), Some(state(2)));
+    }
+
+    #[test]
+    fn an_installed_image_replaces_the_store_durably() {
+        let mut leader = MemBackend::new();
+        commit(&mut leader, 1, false);
+        commit(&mut leader, 2, false);
+        let image = leader.image().unwrap();
+        commit(&mut leader, 3, false);
+        assert_eq!(
+            revisions(&leader),
+            vec![2, 3, 4],
+            "the image is a copy, not a view"
+        );
+        let mut follower = MemBackend::new();
+        commit(&mut follower, 1, false);
+        follower.install_image(&image).unwrap();
+        assert_eq!(follower.unsynced_batches(), 0);
+        assert_eq!(follower.durable_state().unwrap(), Some(state(2)));
+        follower.crash();
+        assert_eq!(revisions(&follower), vec![2, 3]);
+        assert_eq!(follower.load_state().unwrap(), Some(state(2)));
     }
 
     #[test]

@@ -240,6 +240,32 @@ impl Cluster {
         }
     }
 
+    /// Node `i`'s store was replaced by a leader's image (the `StoreActor` after
+    /// `InstallImage`): the clock follows the table — leases the image lacks are gone, new
+    /// ones are granted now. A lease is new unless the old table held the same id *with the
+    /// same TTL*: an id revoked and granted again with another TTL under the image is a new
+    /// grant (seed 340: the old TTL of 1 s survived a re-grant with 6 s, and a later leader
+    /// expired the lease 5 s early). `Sabotage::ImageLeasesById` compares ids only, as the
+    /// server's `StoreActor` did when this was found.
+    pub(super) fn lease_restored(&mut self, i: usize, old: &[(i64, i64)], new: &[(i64, i64)]) {
+        let now_ms = self.now_ms();
+        let by_id = self.options.sabotage == Some(Sabotage::ImageLeasesById);
+        let Some(nl) = self.nodes[i].lease.as_mut() else {
+            return;
+        };
+        let same = |a: &(i64, i64), b: &(i64, i64)| a.0 == b.0 && (by_id || a.1 == b.1);
+        for o in old {
+            if !new.iter().any(|n| same(n, o)) {
+                nl.clock.revoked(o.0);
+            }
+        }
+        for n in new {
+            if !old.iter().any(|o| same(o, n)) {
+                nl.clock.granted(n.0, n.1, now_ms);
+            }
+        }
+    }
+
     /// At the end: every node's lease table, `(id, TTL)`, after checking that every live key
     /// of the node carries a lease its table holds.
     pub(super) fn lease_tables(

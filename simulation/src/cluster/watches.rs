@@ -563,6 +563,16 @@ impl Cluster {
         self.watch_sync(i)
     }
 
+    /// Node `i`'s store was replaced by a leader's image at `revision` (the `WatchHub`'s
+    /// `StoreRestored` handler): the synced watchers read what they missed from the new
+    /// store's history.
+    pub(super) fn watch_restored(&mut self, i: usize, revision: i64) -> Check {
+        if let Some(nw) = self.nodes[i].watch.as_mut() {
+            nw.hub.restored(revision);
+        }
+        self.watch_sync(i)
+    }
+
     /// Node `i` crashed: its hub, streams and pending answers are gone; clients notice.
     pub(super) fn watch_crash(&mut self, i: usize) {
         self.nodes[i].watch = None;

@@ -7,6 +7,7 @@
 //! hands each observation to the invariants that care. The first failed check stops the run
 //! with a [`Violation`] naming the invariant.
 
+mod compaction_safety;
 mod durability;
 mod durable_apply;
 mod election_safety;
@@ -17,14 +18,16 @@ mod linearizable_reads;
 mod log_matching;
 mod monotonic_state;
 mod revision_sequence;
+mod snapshot_image;
 mod state_machine_safety;
+mod store_progress;
 mod watch_delivery;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use ferrokv::pb::mvccpb::KeyValue;
-use ferrokv::raft::{Entry, HardState, NodeId, Role};
+use ferrokv::raft::{Entry, HardState, NodeId, Role, SnapshotMeta};
 
 use ferrokv::pb::etcdserverpb::WatchResponse;
 
@@ -32,6 +35,7 @@ use crate::trace::fnv1a;
 use crate::watch::WatchRecord;
 use crate::workload::Ack;
 
+pub use compaction_safety::CompactionSafety;
 pub use durability::Durability;
 pub use durable_apply::DurableApply;
 pub use election_safety::ElectionSafety;
@@ -42,7 +46,9 @@ pub use linearizable_reads::{LinearizableReads, ServedRead};
 pub use log_matching::LogMatching;
 pub use monotonic_state::MonotonicState;
 pub use revision_sequence::RevisionSequence;
+pub use snapshot_image::SnapshotImage;
 pub use state_machine_safety::StateMachineSafety;
+pub use store_progress::StoreProgress;
 pub use watch_delivery::{HistoryRead, WatchDelivery};
 
 /// A broken invariant: which one, and the evidence.
@@ -96,6 +102,8 @@ pub struct Persisted<'a> {
     pub node: NodeId,
     /// The hard state written, if any.
     pub hard_state: Option<HardState>,
+    /// A leader's snapshot written first, if any: the whole log is replaced by it.
+    pub snapshot: Option<&'a SnapshotMeta>,
     /// The entries written (replacing the stored suffix from the first one's index).
     pub entries: &'a [Entry],
 }
@@ -113,6 +121,39 @@ pub struct Applied<'a> {
     pub revision_after: i64,
     /// The store's applied index after applying it.
     pub applied_index_after: u64,
+}
+
+/// A node replaced its store by a leader's image (InstallSnapshot, docs/snapshots.md §2).
+#[derive(Debug)]
+pub struct Installed<'a> {
+    /// The node.
+    pub node: NodeId,
+    /// The snapshot point the image is of.
+    pub meta: &'a SnapshotMeta,
+    /// The store's applied index before the install.
+    pub applied_index_before: u64,
+    /// The store's revision before the install.
+    pub revision_before: i64,
+    /// The store's applied index after it, read back from the reopened store.
+    pub applied_index_after: u64,
+    /// The store's revision after it.
+    pub revision_after: i64,
+    /// Every live key of the installed store, in key order.
+    pub key_space: &'a [KeyValue],
+    /// The installed store's lease table, `(id, TTL seconds)` in id order.
+    pub leases: &'a [(i64, i64)],
+}
+
+/// A node's durable log and store as they stand after a disk event (a write or compaction
+/// made durable, a restart's repair, a crash).
+#[derive(Clone, Copy, Debug)]
+pub struct DurableNode {
+    /// The node.
+    pub node: NodeId,
+    /// Last index the durable log compacted (`first_index − 1`; 0 = never compacted).
+    pub compacted_through: u64,
+    /// The store's durable applied index (what a crash now keeps).
+    pub store_durable_applied_index: u64,
 }
 
 /// A node came back after a crash.
@@ -201,6 +242,23 @@ pub struct History {
 }
 
 impl History {
+    /// The committed sequence through `index` as a [`LogMirror`]'s `(term, prefix hash)`
+    /// entries: the log a snapshot at `index` stands for. `None` if not applied that far.
+    pub fn committed_prefix(&self, index: u64) -> Option<Vec<(u64, u64)>> {
+        let entries = self.committed.get(..usize::try_from(index).ok()?)?;
+        let mut hash = 0;
+        Some(
+            entries
+                .iter()
+                .map(|c| {
+                    hash = fnv1a(hash, &c.term.to_be_bytes());
+                    hash = fnv1a(hash, &c.data);
+                    (c.term, hash)
+                })
+                .collect(),
+        )
+    }
+
     /// The store revision after applying index `index` (1 for index 0: an empty store).
     pub fn revision_at(&self, index: u64) -> Option<i64> {
         if index == 0 {
@@ -223,6 +281,8 @@ pub struct InvariantSet {
     monotonic_state: MonotonicState,
     durable_apply: DurableApply,
     revision_sequence: RevisionSequence,
+    compaction_safety: CompactionSafety,
+    store_progress: StoreProgress,
     /// etcd watch guarantees.
     pub watch_delivery: WatchDelivery,
     /// etcd lessor: no early expiry.
@@ -237,18 +297,69 @@ impl InvariantSet {
         self.leader_completeness.on_state(s, &self.history)
     }
 
-    /// After a write became durable on a node.
+    /// After a write became durable on a node. A snapshot in it replaces the mirrored log by
+    /// the committed sequence through its index (what the snapshot stands for), after checking
+    /// that its term is the committed entry's there.
     pub fn on_persisted(&mut self, p: &Persisted<'_>) -> Check {
         self.monotonic_state.on_persisted(p)?;
+        let mut changed = None;
+        if let Some(snapshot) = p.snapshot {
+            let prefix = self.history.committed_prefix(snapshot.index);
+            let committed_term = self.history.committed.get(snapshot.index as usize - 1);
+            match (prefix, committed_term) {
+                (Some(prefix), Some(c)) if c.term == snapshot.term => {
+                    self.history.logs.entry(p.node).or_default().entries = prefix;
+                    changed = Some(1);
+                }
+                (_, c) => {
+                    return violated(
+                        "log matching (Raft §5.3)",
+                        format!(
+                            "n{} persisted snapshot {}/{}, but the committed entry there is \
+                             {:?}",
+                            p.node,
+                            snapshot.term,
+                            snapshot.index,
+                            c.map(|c| c.term)
+                        ),
+                    );
+                }
+            }
+        }
         let log = self.history.logs.entry(p.node).or_default();
         if let Some(first) = log.apply(p.entries) {
+            changed = Some(changed.map_or(first, |c: u64| c.min(first)));
+        }
+        if let Some(first) = changed {
             self.log_matching.on_changed(p.node, first, &self.history)?;
         }
         Ok(())
     }
 
+    /// After a node installed a leader's store image.
+    pub fn on_installed(&mut self, i: &Installed<'_>) -> Check {
+        SnapshotImage::check(i, &self.history)?;
+        self.store_progress.on_installed(i)?;
+        self.monotonic_state.on_installed(i);
+        self.revision_sequence.on_installed(i);
+        Ok(())
+    }
+
+    /// After a node's durable log or store changed (see [`DurableNode`]).
+    pub fn on_durable(&mut self, d: &DurableNode) -> Check {
+        self.compaction_safety.check(d)
+    }
+
+    /// A store re-applied an entry its installed image already covered (the applier skipped
+    /// it): the entry must still be the committed one.
+    pub fn on_replayed(&mut self, node: NodeId, entry: &Entry) -> Check {
+        self.state_machine_safety
+            .on_replayed(node, entry, &self.history)
+    }
+
     /// After a node applied an entry.
     pub fn on_applied(&mut self, a: &Applied<'_>) -> Check {
+        self.store_progress.on_applied(a)?;
         self.revision_sequence.on_applied(a)?;
         self.monotonic_state.on_applied(a)?;
         self.state_machine_safety.on_applied(a, &mut self.history)
@@ -306,15 +417,19 @@ impl InvariantSet {
             .on_final(&self.history, w, current_revision)
     }
 
-    /// After a node crashed (its in-memory state is gone).
-    pub fn on_crash(&mut self, node: NodeId) {
+    /// After a node crashed (its in-memory state is gone); `durable` is what its disks kept.
+    pub fn on_crash(&mut self, node: NodeId, durable: &DurableNode, store_revision: i64) -> Check {
         self.leader_completeness.on_crash(node);
+        self.store_progress
+            .on_crash(node, durable.store_durable_applied_index, store_revision);
+        self.compaction_safety.check(durable)
     }
 
     /// After a node restarted from its disk and store.
     pub fn on_restart(&mut self, r: &Restarted) -> Check {
         self.monotonic_state.on_restart(r)?;
         self.durable_apply.on_restart(r)?;
+        self.store_progress.on_restart(r)?;
         self.revision_sequence.on_restart(r, &self.history)
     }
 

@@ -9,13 +9,14 @@
 //! - The MVCC store's applied index rises by exactly one per applied entry within an
 //!   incarnation. A restart may find it lower: the store loses the batches committed after
 //!   the last synced log write and replays them from the log (`durable_apply.rs` checks it
-//!   never passes the durable commit instead).
+//!   never passes the durable commit instead). An installed snapshot image moves it to the
+//!   image's index at once (`store_progress.rs` checks that is forward).
 
 use std::collections::BTreeMap;
 
 use ferrokv::raft::{HardState, NodeId};
 
-use super::{Applied, Check, NodeState, Persisted, Restarted, violated};
+use super::{Applied, Check, Installed, NodeState, Persisted, Restarted, violated};
 
 const NAME: &str = "term/commit/applied never go back (Raft Figure 2)";
 
@@ -109,6 +110,11 @@ impl MonotonicState {
         Ok(())
     }
 
+    /// An installed image: the store continues from its index.
+    pub fn on_installed(&mut self, i: &Installed<'_>) {
+        self.nodes.entry(i.node).or_default().kv_applied_index = i.applied_index_after;
+    }
+
     /// A restart loads the last durable hard state and a store that lost nothing.
     pub fn on_restart(&mut self, r: &Restarted) -> Check {
         let seen = self.nodes.entry(r.node).or_default();
@@ -166,6 +172,7 @@ mod tests {
         let p = |h| Persisted {
             node: 1,
             hard_state: Some(h),
+            snapshot: None,
             entries: &[],
         };
         assert!(inv.on_persisted(&p(hs(1))).is_ok());

@@ -5,13 +5,14 @@
 //! request error, a delete of nothing, a transaction that wrote nothing) or raises it by
 //! exactly one; the revision before an entry is the revision after the previous one; and a
 //! store reopened after a crash is at the revision the committed sequence had at its applied
-//! index.
+//! index. An installed snapshot image continues the sequence from its revision (checked
+//! against the committed sequence by `snapshot_image.rs`).
 
 use std::collections::BTreeMap;
 
 use ferrokv::raft::NodeId;
 
-use super::{Applied, Check, History, Restarted, violated};
+use super::{Applied, Check, History, Installed, Restarted, violated};
 
 const NAME: &str = "revisions rise without gaps (etcd MVCC)";
 
@@ -46,6 +47,11 @@ impl RevisionSequence {
         }
         *last = a.revision_after;
         Ok(())
+    }
+
+    /// An installed image.
+    pub fn on_installed(&mut self, i: &Installed<'_>) {
+        self.last.insert(i.node, i.revision_after);
     }
 
     /// A reopened store.

@@ -6,7 +6,8 @@
 //!
 //! The first node to apply index `i` defines [`History::committed`]`[i - 1]`; every later
 //! application at `i` must carry the same term, payload and resulting revision. Entries are
-//! applied in order, so the committed sequence grows by one at a time.
+//! applied in order, so the committed sequence grows by one at a time. An entry a store skips
+//! because an installed snapshot image already covers it must still be the committed entry.
 
 use super::{Applied, Check, CommittedEntry, History, violated};
 
@@ -62,6 +63,30 @@ impl StateMachineSafety {
             revision: a.revision_after,
         });
         Ok(())
+    }
+
+    /// Node `node` was handed `entry` again after an image covering it was installed: it must
+    /// be the entry applied at its index before.
+    pub fn on_replayed(
+        &mut self,
+        node: u64,
+        entry: &ferrokv::raft::Entry,
+        history: &History,
+    ) -> Check {
+        let c = history
+            .committed
+            .get((entry.index as usize).wrapping_sub(1));
+        match c {
+            Some(c) if c.term == entry.term && c.data == entry.data => Ok(()),
+            _ => violated(
+                NAME,
+                format!(
+                    "n{node} was handed {entry} under its installed image, but the committed \
+                     entry there is {:?}",
+                    c.map(|c| (c.term, c.data.len()))
+                ),
+            ),
+        }
     }
 }
 

@@ -63,6 +63,7 @@ pub fn routes() -> axum::Router<Http> {
             .route(&at("/maintenance/alarm"), post(alarm))
             .route(&at("/maintenance/defragment"), post(defragment))
             .route(&at("/maintenance/hash"), post(hash))
+            .route(&at("/maintenance/snapshot"), post(snapshot))
             .route(&at("/maintenance/transfer-leadership"), post(move_leader));
     }
     router
@@ -159,6 +160,36 @@ gateway!(alarm, MaintenanceService, alarm);
 gateway!(defragment, MaintenanceService, defragment);
 gateway!(hash, MaintenanceService, hash);
 gateway!(move_leader, MaintenanceService, move_leader);
+
+/// `POST /v3/maintenance/snapshot`: the `Maintenance.Snapshot` stream (the etcd-format backup,
+/// then its SHA-256) as `{"result": SnapshotResponse}` lines, the blob in base64, as etcd's
+/// gateway writes it.
+async fn snapshot(State(http): State<Http>) -> Response {
+    use futures::StreamExt as _;
+    let service = MaintenanceService::new(http.api.clone());
+    let responses = match service
+        .snapshot(tonic::Request::new(
+            crate::pb::etcdserverpb::SnapshotRequest::default(),
+        ))
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(status) => return error(&status),
+    };
+    let lines = responses.map(|item| {
+        let line = match item {
+            Ok(response) => format!("{}\n", serde_json::json!({ "result": response })),
+            Err(status) => stream_error(&status),
+        };
+        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(line))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(lines),
+    )
+        .into_response()
+}
 
 /// `POST /v3/watch`: the body holds one or more JSON `WatchRequest`s (create, cancel,
 /// progress), read whole; the response streams each `WatchResponse` as `{"result": ...}` and a
