@@ -62,6 +62,25 @@ fn hashkv_all(c: &Cluster) -> Vec<(i64, u64)> {
         .collect()
 }
 
+/// A client of every member but `down`.
+async fn client_without(c: &Cluster, down: usize) -> etcd_client::Client {
+    let others: Vec<String> = (0..c.len())
+        .filter(|i| *i != down)
+        .map(|i| c.endpoint(i))
+        .collect();
+    common::connect(&others).await
+}
+
+/// `n` puts cycling over `keys` keys: put `i` writes `k{i % keys}` = `v{i}`.
+async fn put_cycle(client: &mut etcd_client::Client, n: u64, keys: u64) {
+    for i in 0..n {
+        client
+            .put(format!("k{}", i % keys), format!("v{i}"), None)
+            .await
+            .unwrap();
+    }
+}
+
 /// What member `i` serves locally for `key` (a serializable read: its own store).
 fn local_get(c: &Cluster, i: usize, key: &str) -> String {
     let out = c.etcdctl_on(
@@ -96,17 +115,8 @@ async fn a_follower_behind_the_compacted_log_catches_up_through_a_snapshot() {
     c.kill(follower);
 
     // Writes the follower misses: overwrites of a few keys, a delete, a compaction.
-    let others: Vec<String> = (0..3)
-        .filter(|i| *i != follower)
-        .map(|i| c.endpoint(i))
-        .collect();
-    let mut client = common::connect(&others).await;
-    for i in 0..puts {
-        client
-            .put(format!("k{}", i % 50), format!("v{i}"), None)
-            .await
-            .unwrap();
-    }
+    let mut client = client_without(&c, follower).await;
+    put_cycle(&mut client, puts, 50).await;
     client.delete("k7", None).await.unwrap();
     let last = client.put("last", "write", None).await.unwrap();
     let revision = last.header().unwrap().revision();
@@ -185,17 +195,8 @@ async fn a_restarted_leader_sends_a_snapshot_without_new_writes() {
     let leader = c.wait_leader(WAIT);
     let follower = (leader + 1) % 3;
     c.kill(follower);
-    let others: Vec<String> = (0..3)
-        .filter(|i| *i != follower)
-        .map(|i| c.endpoint(i))
-        .collect();
-    let mut client = common::connect(&others).await;
-    for i in 0..puts {
-        client
-            .put(format!("k{}", i % 10), format!("v{i}"), None)
-            .await
-            .unwrap();
-    }
+    let mut client = client_without(&c, follower).await;
+    put_cycle(&mut client, puts, 10).await;
     client.put("last", "before restart", None).await.unwrap();
     drop(client);
     // The two up-to-date members restart; no write follows.

@@ -1209,13 +1209,7 @@ impl Cluster {
         };
         let meta = meta.clone();
         let i = index_of(to);
-        let fate = if !self.network.link_up(from, to) {
-            "cut"
-        } else if !self.nodes[i].running() {
-            "down"
-        } else {
-            "ok"
-        };
+        let fate = self.delivery_fate(from, to);
         self.trace.line(format_args!(
             "t={} deliver {from}->{to} InstallSnapshot term={} index={} {fate}",
             self.now, msg.term, meta.index
@@ -1361,15 +1355,21 @@ impl Cluster {
         }
     }
 
-    fn deliver(&mut self, msg: Message) -> Check {
-        let i = index_of(msg.to);
-        let fate = if !self.network.link_up(msg.from, msg.to) {
+    /// What becomes of a message from `from` to `to` arriving now: "cut" (no link), "down"
+    /// (the receiver is not running) or "ok".
+    fn delivery_fate(&self, from: NodeId, to: NodeId) -> &'static str {
+        if !self.network.link_up(from, to) {
             "cut"
-        } else if !self.nodes[i].running() {
+        } else if !self.nodes[index_of(to)].running() {
             "down"
         } else {
             "ok"
-        };
+        }
+    }
+
+    fn deliver(&mut self, msg: Message) -> Check {
+        let i = index_of(msg.to);
+        let fate = self.delivery_fate(msg.from, msg.to);
         self.trace.line(format_args!(
             "t={} deliver {}->{} {} term={} {}{}",
             self.now,
