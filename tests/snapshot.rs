@@ -31,6 +31,19 @@ fn plan() -> (Vec<String>, u64) {
     }
 }
 
+/// A 3-member cluster with [`plan`]'s flags, and the puts to make while a follower is down.
+fn start_cluster() -> (Cluster, u64) {
+    let (extra_args, puts) = plan();
+    let c = Cluster::start(
+        3,
+        ClusterOpts {
+            extra_args,
+            ..ClusterOpts::default()
+        },
+    );
+    (c, puts)
+}
+
 /// The sum of every sample of metric `name` (any labels) on member `i`.
 fn metric_sum(c: &Cluster, i: usize, name: &str) -> f64 {
     let (_, _, body) = common::http_get(&c.endpoint(i), "/metrics", Duration::from_secs(10));
@@ -98,14 +111,7 @@ fn local_get(c: &Cluster, i: usize, key: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_behind_the_compacted_log_catches_up_through_a_snapshot() {
-    let (extra_args, puts) = plan();
-    let mut c = Cluster::start(
-        3,
-        ClusterOpts {
-            extra_args,
-            ..ClusterOpts::default()
-        },
-    );
+    let (mut c, puts) = start_cluster();
     let leader = c.wait_leader(WAIT);
     let follower = (leader + 1) % 3;
     c.ctl_ok(&["put", "before", "the follower went down"]);
@@ -184,14 +190,7 @@ async fn a_follower_behind_the_compacted_log_catches_up_through_a_snapshot() {
 /// memory): it must still be able to send a snapshot without waiting for more writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_leader_sends_a_snapshot_without_new_writes() {
-    let (extra_args, puts) = plan();
-    let mut c = Cluster::start(
-        3,
-        ClusterOpts {
-            extra_args,
-            ..ClusterOpts::default()
-        },
-    );
+    let (mut c, puts) = start_cluster();
     let leader = c.wait_leader(WAIT);
     let follower = (leader + 1) % 3;
     c.kill(follower);

@@ -61,9 +61,10 @@ pub struct Identity {
     pub name: String,
 }
 
-/// The on-disk form of a [`ConfState`], kept here so the Raft core needs no serde.
+/// The JSON form of a [`ConfState`] on disk and in store images (`snapshot::image`), kept
+/// here so the Raft core needs no serde.
 #[derive(Serialize, Deserialize)]
-struct StoredConfState {
+pub(crate) struct StoredConfState {
     voters: Vec<u64>,
     voters_outgoing: Vec<u64>,
     learners: Vec<u64>,
@@ -422,21 +423,33 @@ fn decode_entry(index: u64, raw: &[u8]) -> Result<Entry, StorageError> {
     })
 }
 
+/// `words` as consecutive u64 BE.
+fn be_words(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_be_bytes()).collect()
+}
+
+/// The first `N` u64 BE words of `bytes` (which must hold at least `8 N` bytes).
+fn read_words<const N: usize>(bytes: &[u8]) -> [u64; N] {
+    std::array::from_fn(|i| u64::from_be_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8")))
+}
+
+/// A sealed record of exactly `N` u64 BE words under `key` of `raft_state`.
+fn decode_words<const N: usize>(raw: &[u8], key: &'static str) -> Result<[u64; N], StorageError> {
+    let bad = |reason: String| corrupt(keyspaces::RAFT_STATE, key, reason);
+    let payload = unseal(raw).ok_or_else(|| bad("checksum mismatch".into()))?;
+    if payload.len() != N * 8 {
+        return Err(bad(format!("record is not {} bytes", N * 8)));
+    }
+    Ok(read_words(payload))
+}
+
 fn encode_compacted(index: u64, term: u64) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(16);
-    payload.extend_from_slice(&index.to_be_bytes());
-    payload.extend_from_slice(&term.to_be_bytes());
-    seal(&payload)
+    seal(&be_words(&[index, term]))
 }
 
 fn decode_compacted(raw: &[u8]) -> Result<(u64, u64), StorageError> {
-    let bad = |reason: &str| corrupt(keyspaces::RAFT_STATE, "compacted", reason.into());
-    let payload = unseal(raw).ok_or_else(|| bad("checksum mismatch"))?;
-    if payload.len() != 16 {
-        return Err(bad("record is not 16 bytes"));
-    }
-    let word = |i: usize| u64::from_be_bytes(payload[i * 8..i * 8 + 8].try_into().expect("8"));
-    Ok((word(0), word(1)))
+    let [index, term] = decode_words(raw, "compacted")?;
+    Ok((index, term))
 }
 
 fn encode_conf_state(conf_state: &ConfState) -> Vec<u8> {
@@ -444,9 +457,7 @@ fn encode_conf_state(conf_state: &ConfState) -> Vec<u8> {
 }
 
 fn encode_snapshot(snapshot: &SnapshotMeta) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(64);
-    payload.extend_from_slice(&snapshot.index.to_be_bytes());
-    payload.extend_from_slice(&snapshot.term.to_be_bytes());
+    let mut payload = be_words(&[snapshot.index, snapshot.term]);
     serde_json::to_writer(&mut payload, &StoredConfState::from(&snapshot.conf_state))
         .expect("plain data serializes");
     seal(&payload)
@@ -458,36 +469,23 @@ fn decode_snapshot(raw: &[u8], key: &'static str) -> Result<SnapshotMeta, Storag
     let (head, json) = payload
         .split_at_checked(16)
         .ok_or_else(|| bad("record too short".into()))?;
-    let word = |i: usize| u64::from_be_bytes(head[i * 8..i * 8 + 8].try_into().expect("8"));
+    let [index, term] = read_words(head);
     let conf: StoredConfState =
         serde_json::from_slice(json).map_err(|e| bad(format!("undecodable: {e}")))?;
     Ok(SnapshotMeta {
-        index: word(0),
-        term: word(1),
+        index,
+        term,
         conf_state: conf.into(),
     })
 }
 
 fn encode_hard_state(hs: &HardState) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(24);
-    for v in [hs.term, hs.vote, hs.commit] {
-        payload.extend_from_slice(&v.to_be_bytes());
-    }
-    seal(&payload)
+    seal(&be_words(&[hs.term, hs.vote, hs.commit]))
 }
 
 fn decode_hard_state(raw: &[u8]) -> Result<HardState, StorageError> {
-    let bad = |reason: &str| corrupt(keyspaces::RAFT_STATE, "hard_state", reason.into());
-    let payload = unseal(raw).ok_or_else(|| bad("checksum mismatch"))?;
-    if payload.len() != 24 {
-        return Err(bad("record is not 24 bytes"));
-    }
-    let word = |i: usize| u64::from_be_bytes(payload[i * 8..i * 8 + 8].try_into().expect("8"));
-    Ok(HardState {
-        term: word(0),
-        vote: word(1),
-        commit: word(2),
-    })
+    let [term, vote, commit] = decode_words(raw, "hard_state")?;
+    Ok(HardState { term, vote, commit })
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(

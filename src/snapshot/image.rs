@@ -18,6 +18,7 @@
 //! entries `1..=index` however far the store has moved on since.
 
 use crate::cluster::MEMBERS_KEYSPACE;
+use crate::log::StoredConfState;
 use crate::mvcc::backend::{KV_KEYSPACE, LEASE_KEYSPACE, META_KEYSPACE};
 use crate::raft::{ConfState, SnapshotMeta};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
@@ -72,37 +73,14 @@ impl StoreImage {
     }
 }
 
-/// The on-wire ConfState (the Raft core has no serde).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct WireConfState {
-    voters: Vec<u64>,
-    voters_outgoing: Vec<u64>,
-    learners: Vec<u64>,
-    learners_next: Vec<u64>,
-    auto_leave: bool,
-}
-
 fn conf_to_json(cs: &ConfState) -> Vec<u8> {
-    serde_json::to_vec(&WireConfState {
-        voters: cs.voters.iter().copied().collect(),
-        voters_outgoing: cs.voters_outgoing.iter().copied().collect(),
-        learners: cs.learners.iter().copied().collect(),
-        learners_next: cs.learners_next.iter().copied().collect(),
-        auto_leave: cs.auto_leave,
-    })
-    .expect("plain data serializes")
+    serde_json::to_vec(&StoredConfState::from(cs)).expect("plain data serializes")
 }
 
 fn conf_from_json(bytes: &[u8]) -> Result<ConfState, ImageError> {
-    let w: WireConfState =
+    let stored: StoredConfState =
         serde_json::from_slice(bytes).map_err(|e| invalid(format!("conf state: {e}")))?;
-    Ok(ConfState {
-        voters: w.voters.into_iter().collect(),
-        voters_outgoing: w.voters_outgoing.into_iter().collect(),
-        learners: w.learners.into_iter().collect(),
-        learners_next: w.learners_next.into_iter().collect(),
-        auto_leave: w.auto_leave,
-    })
+    Ok(stored.into())
 }
 
 /// Accumulates bytes into chunks of [`CHUNK_BYTES`], hashing everything it passes on.
