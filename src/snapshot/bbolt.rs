@@ -57,16 +57,16 @@ pub const VERSION: u32 = 2;
 /// The freelist pgid meaning "no freelist stored" (`db.go` `pgidNoFreelist`).
 pub const NO_FREELIST: u64 = u64::MAX;
 
-const PAGE_HEADER_BYTES: usize = 16;
-const ELEMENT_BYTES: usize = 16;
-const BUCKET_HEADER_BYTES: usize = 16;
-const META_BYTES: usize = 64;
-const META_CHECKSUMMED_BYTES: usize = 56;
-const BRANCH_FLAG: u16 = 0x01;
-const LEAF_FLAG: u16 = 0x02;
-const META_FLAG: u16 = 0x04;
+pub(super) const PAGE_HEADER_BYTES: usize = 16;
+pub(super) const ELEMENT_BYTES: usize = 16;
+pub(super) const BUCKET_HEADER_BYTES: usize = 16;
+pub(super) const META_BYTES: usize = 64;
+pub(super) const META_CHECKSUMMED_BYTES: usize = 56;
+pub(super) const BRANCH_FLAG: u16 = 0x01;
+pub(super) const LEAF_FLAG: u16 = 0x02;
+pub(super) const META_FLAG: u16 = 0x04;
 /// Leaf element flag of a value that is a bucket (`page.go` `bucketLeafFlag`).
-const BUCKET_LEAF_FLAG: u32 = 0x01;
+pub(super) const BUCKET_LEAF_FLAG: u32 = 0x01;
 /// Largest key bbolt accepts (`bucket.go` `MaxKeySize`), bytes.
 pub const KEY_BYTES_MAX: usize = 32_768;
 /// Largest value bbolt accepts (`bucket.go` `MaxValueSize`), bytes.

@@ -6,11 +6,16 @@
 //!
 //! Backups are another format: [`etcd_file`] lays the store out in the buckets etcd 3.4 keeps
 //! and [`bbolt`] writes them as a bbolt file, what `Maintenance.Snapshot` streams to
-//! `etcdctl snapshot save` (docs/snapshots.md §4).
+//! `etcdctl snapshot save` (docs/snapshots.md §4). The way back in is [`restore`] (reading such
+//! a file, from ferrokv or from etcd, with [`bbolt_reader`]) behind the `ferrokv snapshot`
+//! commands of [`cli`] (docs/snapshots.md §5).
 
 pub mod bbolt;
+pub mod bbolt_reader;
+pub mod cli;
 pub mod etcd_file;
 pub mod image;
+pub mod restore;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
