@@ -19,6 +19,7 @@
 //! | [`storage`] | the fjall database shared by log and store, keyspace names, checksums | – |
 //! | [`metrics`] | etcd's Prometheus metrics (served as `/metrics` by `api::http`) | – |
 //! | [`config`] | etcd-compatible flags and `ETCD_*` environment variables | – |
+//! | [`crashpoint`] | named places a member can be made to die at (`FERROKV_CRASH_AT`), for crash tests | – |
 //! | [`server`] | start-up: identity check, restore, actor system, gRPC servers | – |
 //! | [`pb`] | code generated from `proto/` | – |
 
@@ -27,6 +28,7 @@ pub mod bus;
 pub mod cluster;
 pub mod compactor;
 pub mod config;
+pub mod crashpoint;
 pub mod lease;
 pub mod log;
 pub mod logging;

@@ -217,3 +217,58 @@ async fn a_restarted_leader_sends_a_snapshot_without_new_writes() {
         c.log_tails(30)
     );
 }
+
+/// A follower that dies in the middle of an install — after receiving and verifying the
+/// leader's image (it keeps its old state), or after installing the image but before its Raft
+/// log records the snapshot (the restart finishes the install, docs/snapshots.md §2) — comes
+/// back with the same data as the others. The deaths are ferrokv's crash points
+/// (`FERROKV_CRASH_AT`, `src/crashpoint.rs`): an abort there, as a SIGKILL would be, every
+/// time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_killed_mid_install_restarts_and_catches_up() {
+    if ServerKind::under_test() == ServerKind::Etcd {
+        eprintln!("crash points are ferrokv's: nothing to run against etcd");
+        return;
+    }
+    let (mut c, puts) = start_cluster();
+    let leader = c.wait_leader(WAIT);
+    let follower = (leader + 1) % 3;
+    let mut client = client_without(&c, follower).await;
+    for (round, point) in ["snapshot-received", "snapshot-image-installed"]
+        .into_iter()
+        .enumerate()
+    {
+        c.kill(follower);
+        put_cycle(&mut client, puts, 30).await;
+        let marker = format!("round {round}");
+        client.put("marker", marker.as_str(), None).await.unwrap();
+
+        c.restart_with_env(follower, &[("FERROKV_CRASH_AT", point)]);
+        let status = c.wait_exit(follower, WAIT);
+        let log = c.log_tails(40);
+        let status = status.unwrap_or_else(|| panic!("the follower never reached {point}:\n{log}"));
+        assert!(!status.success(), "{point}: {status}");
+        assert!(
+            log.contains(&format!("crash point {point} reached")),
+            "{log}"
+        );
+
+        c.restart(follower);
+        wait_until(WAIT, "the restarted follower serves the last write", || {
+            local_get(&c, follower, "marker") == marker
+        });
+        if point == "snapshot-image-installed" {
+            let log = c.log_tails(200);
+            assert!(
+                log.contains("the last snapshot install did not reach the raft log; finishing it"),
+                "the restart found the install cut short: {log}"
+            );
+        }
+        let mut seen = Vec::new();
+        client.put("after", marker.as_str(), None).await.unwrap();
+        wait_until(WAIT, "every member reports the same HashKV", || {
+            seen = hashkv_all(&c);
+            seen.len() == 3 && seen.iter().all(|h| *h == seen[0])
+        });
+    }
+}

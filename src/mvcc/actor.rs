@@ -349,6 +349,7 @@ impl Handler<InstallImage> for StoreActor {
             crate::log::stage_image(&db, batch, &image.meta)
         })
         .map_err(|e| e.to_string())?;
+        crate::crashpoint::hit(crate::crashpoint::SNAPSHOT_IMAGE_INSTALLED);
         let kv = crate::mvcc::FjallBackend::open(&db)
             .and_then(Kv::open)
             .unwrap_or_else(|e| fatal(&format!("reopening the store after an image: {e}")));

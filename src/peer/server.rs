@@ -130,6 +130,7 @@ impl PeerService {
             bytes = received,
             "received a snapshot image"
         );
+        crate::crashpoint::hit(crate::crashpoint::SNAPSHOT_RECEIVED);
         let _applying = crate::snapshot::TRANSFERS.applying();
         let installed = images
             .send(InstallImage(img))

@@ -468,3 +468,180 @@ fn write_member(
         .map_err(|e| err(&e))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::bbolt::{Bucket, write_db};
+    use super::*;
+    use crate::log::LogStore;
+
+    const LEASE: i64 = 0x1234;
+
+    fn record(key: &str, value: &str, create: i64, rev: i64, version: i64, lease: i64) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: value.into(),
+            create_revision: create,
+            mod_revision: rev,
+            version,
+            lease,
+        }
+    }
+
+    /// An etcd-like file: a=1 @2, b=2 (leased) @3, a=3 @4, del a @5, c=4 @6; compaction
+    /// finished at 3 and scheduled at 5 (cut short); one lease; one NOSPACE alarm.
+    fn etcd_file() -> Vec<u8> {
+        let mut key = Bucket::new(b"key");
+        let put = |key: &mut Bucket, rev: i64, v: KeyValue| {
+            key.push(Revision::new(rev, 0).to_key(false), v.encode_to_vec());
+        };
+        put(&mut key, 2, record("a", "1", 2, 2, 1, 0));
+        put(&mut key, 3, record("b", "2", 3, 3, 1, LEASE));
+        put(&mut key, 4, record("a", "3", 2, 4, 2, 0));
+        key.push(
+            Revision::new(5, 0).to_key(true),
+            KeyValue {
+                key: b"a".to_vec(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        );
+        put(&mut key, 6, record("c", "4", 6, 6, 1, 0));
+        let mut meta = Bucket::new(b"meta");
+        meta.push("consistent_index", 99u64.to_be_bytes());
+        meta.push("finishedCompactRev", Revision::new(3, 0).to_key(false));
+        meta.push("scheduledCompactRev", Revision::new(5, 0).to_key(false));
+        let mut lease = Bucket::new(b"lease");
+        let record = LeaseRecord {
+            id: LEASE,
+            ttl: 100,
+            remaining_ttl: 0,
+        };
+        lease.push(LEASE.to_be_bytes().to_vec(), record.encode_to_vec());
+        let mut alarm = Bucket::new(b"alarm");
+        alarm.push(
+            AlarmMember {
+                member_id: 7,
+                alarm: 1,
+            }
+            .encode_to_vec(),
+            Vec::new(),
+        );
+        let mut members = Bucket::new(b"members");
+        members.push("8e9e05c52164694d", "{\"id\":1}");
+        let db = write_db(&[key, meta, lease, alarm, members]).unwrap();
+        let mut file = db.clone();
+        file.extend_from_slice(&Sha256::digest(&db));
+        file
+    }
+
+    fn options(dir: &Path, file: &Path) -> RestoreOptions {
+        RestoreOptions {
+            snapshot: file.to_owned(),
+            name: "n2".into(),
+            data_dir: Some(dir.join("n2.etcd")),
+            initial_cluster: "n1=http://127.0.0.1:2380,n2=http://127.0.0.1:2381,\
+                              n3=http://127.0.0.1:2382"
+                .into(),
+            initial_cluster_token: "tok".into(),
+            initial_advertise_peer_urls: "http://127.0.0.1:2381".into(),
+            skip_hash_check: false,
+        }
+    }
+
+    #[test]
+    fn a_restored_data_dir_holds_the_files_state_at_a_fresh_raft_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("snap.db");
+        std::fs::write(&file, etcd_file()).unwrap();
+        let mut calls = 0;
+        let summary = restore(&options(dir.path(), &file), |done, total| {
+            calls += 1;
+            assert!(done <= total);
+        })
+        .unwrap();
+        assert!(calls >= 2);
+        assert_eq!(
+            (
+                summary.records,
+                summary.leases,
+                summary.revision,
+                summary.index
+            ),
+            (5, 1, 6, 3)
+        );
+        assert_eq!(summary.compact_revision, 5);
+        assert!(!dir.path().join("n2.etcd.restoring").exists());
+
+        let db = crate::storage::open(&summary.data_dir).unwrap();
+        let kv = Kv::open(FjallBackend::open(&db).unwrap()).unwrap();
+        assert_eq!(kv.applied_index(), 3);
+        assert_eq!(kv.current_revision(), 6);
+        // The scheduled compaction was finished: `a`'s history (deleted at 5) is gone.
+        assert_eq!(kv.compact_revision(), 5);
+        assert_eq!(kv.record_at(Revision::new(2, 0), false).unwrap(), None);
+        assert_eq!(
+            kv.record_at(Revision::new(3, 0), false).unwrap(),
+            Some(record("b", "2", 3, 3, 1, LEASE))
+        );
+        assert_eq!(kv.leases().list(), vec![(LEASE, 100)]);
+        assert!(
+            kv.leases()
+                .get(LEASE)
+                .unwrap()
+                .keys
+                .contains(b"b".as_slice())
+        );
+        assert!(kv.alarms().contains(&(7, 1)));
+
+        let loaded = LogStore::open(&db).unwrap().load().unwrap();
+        let identity = loaded.identity.unwrap();
+        assert_eq!(identity.member_id, summary.member_id);
+        assert_eq!(identity.name, "n2");
+        assert_eq!(loaded.compacted, (3, 1));
+        assert_eq!(loaded.hard_state.commit, 3);
+        assert_eq!(loaded.conf_state.unwrap().voters.len(), 3);
+        assert!(loaded.entries.is_empty());
+    }
+
+    #[test]
+    fn hash_rules_are_etcdctls() {
+        let file = etcd_file();
+        let db_len = file.len() - DIGEST_BYTES;
+        assert_eq!(database(&file, false).unwrap().len(), db_len);
+        let mut flipped = file.clone();
+        flipped[100] ^= 1;
+        let err = database(&flipped, false).unwrap_err().to_string();
+        assert!(err.starts_with("expected sha256 ["), "{err}");
+        assert_eq!(database(&flipped, true).unwrap().len(), db_len);
+        let copied = &file[..db_len];
+        assert_eq!(
+            database(copied, false).unwrap_err().to_string(),
+            "snapshot missing hash but --skip-hash-check=false"
+        );
+        assert_eq!(database(copied, true).unwrap().len(), db_len);
+    }
+
+    #[test]
+    fn a_failed_restore_leaves_no_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("snap.db");
+        let mut bytes = etcd_file();
+        bytes.truncate(bytes.len() - 100);
+        std::fs::write(&file, &bytes).unwrap();
+        let mut opts = options(dir.path(), &file);
+        opts.skip_hash_check = true;
+        let err = restore(&opts, |_, _| {}).unwrap_err();
+        assert!(matches!(err, RestoreError::Bbolt(_)), "{err}");
+        assert!(!dir.path().join("n2.etcd").exists());
+        assert!(!dir.path().join("n2.etcd.restoring").exists());
+
+        // Flags naming no member of the initial cluster are refused before anything is read.
+        let mut opts = options(dir.path(), &file);
+        opts.name = "n9".into();
+        assert!(matches!(
+            restore(&opts, |_, _| {}),
+            Err(RestoreError::Config(_))
+        ));
+    }
+}

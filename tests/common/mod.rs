@@ -296,6 +296,10 @@ impl Cluster {
     }
 
     fn spawn(&mut self, i: usize) {
+        self.spawn_with_env(i, &[]);
+    }
+
+    fn spawn_with_env(&mut self, i: usize, env: &[(&str, &str)]) {
         assert!(self.members[i].child.is_none(), "member {i} is running");
         let args = self.server_args(i);
         let m = &mut self.members[i];
@@ -324,6 +328,7 @@ impl Cluster {
                 cmd.env_remove(k);
             }
         }
+        cmd.envs(env.iter().copied());
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", self.binary.display()));
@@ -463,6 +468,29 @@ impl Cluster {
     /// Does not wait; call [`Cluster::wait_ready`].
     pub fn restart(&mut self, i: usize) {
         self.spawn(i);
+    }
+
+    /// [`Cluster::restart`] with extra environment variables for this start only (e.g. an
+    /// armed crash point, `FERROKV_CRASH_AT`).
+    pub fn restart_with_env(&mut self, i: usize, env: &[(&str, &str)]) {
+        self.spawn_with_env(i, env);
+    }
+
+    /// Waits up to `timeout` for member i's process to exit by itself, reaps it and returns
+    /// its exit status; `None` if it still runs (it keeps running).
+    pub fn wait_exit(&mut self, i: usize, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let child = self.members[i].child.as_mut()?;
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.members[i].child = None;
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Runs etcdctl (API v3) against all members' endpoints.
