@@ -406,7 +406,8 @@ const AFTER_HELP: &str = "Flags are etcd's (3.4): --flag value, --flag=value, -f
     environment variable ETCD_FOO_BAR; setting both is an error, as in etcd. With --config-file, \
     other flags and variables are ignored.\n\
     URL lists are comma-separated, e.g. --listen-client-urls http://127.0.0.1:2379,http://10.0.0.1:2379\n\
-    docs/flags.md lists every etcd flag and what ferrokv does with it.";
+    docs/flags.md lists every etcd flag and what ferrokv does with it.\n\
+    Snapshot files (etcdctl's save/status/restore): ferrokv snapshot --help";
 const AFTER_LONG_HELP_EXAMPLE: &str = "\n\nExample: a three-member cluster on one machine (run each line in its own shell):\n  \
     ferrokv --name n1 --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
