@@ -16,8 +16,8 @@
 //! | `etcd_server_proposals_applied_total` | gauge | the applied index |
 //! | `etcd_server_id{server_id}` | gauge | 1, labelled with the member id in hex |
 //! | `etcd_server_health_success`, `etcd_server_health_failures` | counter | `/health` verdicts |
-//! | `etcd_network_snapshot_send_success`, `_send_failures` | counter | store images sent to followers (summed over peers; etcd labels them `To`) |
-//! | `etcd_network_snapshot_receive_success`, `_receive_failures` | counter | store images received and installed (etcd labels them `From`) |
+//! | `etcd_network_snapshot_send_success`, `_send_failures` | counter | store images sent to followers, per peer (`To`, hex id), and `_send_total_duration_seconds` |
+//! | `etcd_network_snapshot_receive_success`, `_receive_failures` | counter | store images received and installed, per sender (`From`), and `_receive_total_duration_seconds` |
 //! | `etcd_server_snapshot_apply_in_progress_total` | gauge | 1 while a received image is being installed |
 //!
 //! Values are read from their owners when scraped (a [`Sample`]) instead of being updated on
@@ -61,11 +61,6 @@ pub struct Metrics {
     proposals_applied: IntGauge,
     health_success: IntCounter,
     health_failures: IntCounter,
-    snapshot_send_success: IntCounter,
-    snapshot_send_failures: IntCounter,
-    snapshot_receive_success: IntCounter,
-    snapshot_receive_failures: IntCounter,
-    snapshot_apply_in_progress: IntGauge,
 }
 
 impl Metrics {
@@ -98,6 +93,12 @@ impl Metrics {
         registry
             .register(Box::new(server_id))
             .expect("metric names are unique");
+        // The snapshot transfer metrics live with the transport (one process-wide set).
+        for collector in crate::snapshot::TRANSFERS.collectors() {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
         Metrics {
             watchers: gauge(
                 "etcd_debugging_mvcc_watcher_total",
@@ -139,26 +140,6 @@ impl Metrics {
                 "etcd_server_health_failures",
                 "The total number of failed health checks",
             ),
-            snapshot_send_success: counter(
-                "etcd_network_snapshot_send_success",
-                "Total number of successful snapshot sends",
-            ),
-            snapshot_send_failures: counter(
-                "etcd_network_snapshot_send_failures",
-                "Total number of snapshot send failures",
-            ),
-            snapshot_receive_success: counter(
-                "etcd_network_snapshot_receive_success",
-                "Total number of successful snapshot receives",
-            ),
-            snapshot_receive_failures: counter(
-                "etcd_network_snapshot_receive_failures",
-                "Total number of snapshot receive failures",
-            ),
-            snapshot_apply_in_progress: gauge(
-                "etcd_server_snapshot_apply_in_progress_total",
-                "1 if the server is applying the incoming snapshot. 0 if none.",
-            ),
             registry,
         }
     }
@@ -185,19 +166,6 @@ impl Metrics {
         self.is_leader.set(i64::from(sample.is_leader));
         self.proposals_committed.set(index(sample.commit_index));
         self.proposals_applied.set(index(sample.applied_index));
-        // The transfer counts live with the transport (one process-wide tally): catch up.
-        let (send_ok, send_failed, receive_ok, receive_failed) =
-            crate::snapshot::TRANSFERS.counts();
-        for (counter, total) in [
-            (&self.snapshot_send_success, send_ok),
-            (&self.snapshot_send_failures, send_failed),
-            (&self.snapshot_receive_success, receive_ok),
-            (&self.snapshot_receive_failures, receive_failed),
-        ] {
-            counter.inc_by(total.saturating_sub(counter.get()));
-        }
-        self.snapshot_apply_in_progress
-            .set(i64::from(crate::snapshot::TRANSFERS.is_applying()));
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .expect("text encoding of int gauges and counters cannot fail")

@@ -144,6 +144,30 @@ async fn a_follower_behind_the_compacted_log_catches_up_through_a_snapshot() {
         c.log_tails(30)
     );
     assert!(metric_sum(&c, leader, "etcd_network_snapshot_send_success") >= 1.0);
+    // Labelled by peer as etcd labels them: the sender's and the receiver's hex ids.
+    let id = |i: usize| format!("{:x}", c.status(i).expect("member status").member_id);
+    let (_, _, body) = common::http_get(&c.endpoint(follower), "/metrics", WAIT);
+    let received = format!(
+        "etcd_network_snapshot_receive_success{{From=\"{}\"}} 1",
+        id(leader)
+    );
+    assert!(
+        String::from_utf8_lossy(&body)
+            .lines()
+            .any(|l| l == received),
+        "{received}"
+    );
+    let (_, _, body) = common::http_get(&c.endpoint(leader), "/metrics", WAIT);
+    let sent = format!(
+        "etcd_network_snapshot_send_success{{To=\"{}\"}}",
+        id(follower)
+    );
+    assert!(
+        String::from_utf8_lossy(&body)
+            .lines()
+            .any(|l| l.starts_with(&sent)),
+        "{sent}"
+    );
     assert_eq!(local_get(&c, follower, "before"), "the follower went down");
     assert_eq!(local_get(&c, follower, "k7"), "");
     assert_eq!(

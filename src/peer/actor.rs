@@ -207,7 +207,7 @@ async fn send_snapshot(
         ),
         Err(e) => tracing::warn!(peer = format_args!("{to:x}"), "snapshot send failed: {e}"),
     }
-    crate::snapshot::TRANSFERS.sent(!failed);
+    crate::snapshot::TRANSFERS.sent(to, !failed, started.elapsed());
     links.raft.do_send(SnapshotSent { to, failed });
 }
 

@@ -92,6 +92,7 @@ impl PeerService {
     async fn receive_snapshot(
         &self,
         mut stream: Streaming<SnapshotChunk>,
+        from: &mut u64,
     ) -> Result<SnapshotAck, Status> {
         let Some(images) = &self.images else {
             return Err(Status::unimplemented("this member installs no snapshots"));
@@ -104,10 +105,10 @@ impl PeerService {
                 let m = chunk
                     .message
                     .ok_or_else(|| Status::invalid_argument("first chunk carries no message"))?;
-                message = Some(
-                    super::convert::message_from_pb(m)
-                        .map_err(|e| Status::invalid_argument(format!("bad message: {e}")))?,
-                );
+                let m = super::convert::message_from_pb(m)
+                    .map_err(|e| Status::invalid_argument(format!("bad message: {e}")))?;
+                *from = m.from;
+                message = Some(m);
             }
             bytes.extend_from_slice(&chunk.data);
         }
@@ -180,8 +181,10 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<SnapshotAck>, Status> {
-        let outcome = self.receive_snapshot(request.into_inner()).await;
-        crate::snapshot::TRANSFERS.received(outcome.is_ok());
+        let started = std::time::Instant::now();
+        let mut from = 0;
+        let outcome = self.receive_snapshot(request.into_inner(), &mut from).await;
+        crate::snapshot::TRANSFERS.received(from, outcome.is_ok(), started.elapsed());
         if let Err(status) = &outcome {
             tracing::warn!("snapshot receive failed: {}", status.message());
         }
