@@ -411,6 +411,7 @@ script_tests! {
     transfer_leader => "transfer_leader.txt",
     restart => "restart.txt",
     conf_change => "conf_change.txt",
+    joint_consensus => "joint_consensus.txt",
 }
 
 #[test]
