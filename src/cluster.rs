@@ -2,8 +2,12 @@
 //!
 //! Names and peer URLs come from `--initial-cluster`; each member publishes its client URLs
 //! through the Raft log when it starts (a `MemberAttributes` entry), so every member learns
-//! them in the same order. Published attributes are kept in the `members` keyspace so a
-//! restarted member lists them before its peers publish again.
+//! them in the same order. Members added, removed, promoted or updated at runtime
+//! (`MemberAdd`/`Remove`/`Promote`/`Update`) change the table when their configuration-change
+//! entry is applied ([`MemberChange`]), in log order on every member. The table is kept in the
+//! `members` keyspace (with the ids of removed members, which may never come back: etcd's
+//! `members_removed`), so a restarted member — or one that installed a leader's snapshot image,
+//! which carries the keyspace — lists the same members.
 
 use crate::storage::{StorageError, seal, unseal};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
@@ -24,17 +28,68 @@ pub struct Member {
     pub peer_urls: Vec<String>,
     /// URLs clients reach it on; empty until published.
     pub client_urls: Vec<String>,
+    /// A learner: receives the log, does not vote (etcd `Member.isLearner`).
+    #[serde(default)]
+    pub is_learner: bool,
 }
+
+/// A change of the member table carried by a configuration-change entry (its `context`, as
+/// JSON), applied by every member when it applies the entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberChange {
+    /// A new member (voter, or learner with `is_learner`), not started yet: no name, no
+    /// client URLs until it publishes them.
+    Add(Member),
+    /// A member removed for good; its id is never reused.
+    Remove(u64),
+    /// A learner made a voter.
+    Promote(u64),
+    /// A member's new peer URLs.
+    Update {
+        /// The member.
+        id: u64,
+        /// Its peer URLs from now on.
+        peer_urls: Vec<String>,
+    },
+}
+
+/// The `context` of a configuration-change entry ferrokv proposes: the member-table change
+/// and the id of the proposal waiting for it (0: none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeContext {
+    /// The waiter's id (as an `InternalRequest.id`).
+    pub request_id: u64,
+    /// The change.
+    pub change: MemberChange,
+}
+
+impl ChangeContext {
+    /// The JSON bytes carried in `ConfChange.context`.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("plain data serializes")
+    }
+
+    /// Parses a context; `None` for an empty or foreign one (a leave-joint entry carries none).
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// Key prefix of the removed members' ids in the `members` keyspace (a member's own record is
+/// under its 8-byte id).
+const REMOVED_PREFIX: &[u8] = b"removed/";
 
 /// The member table; see the module docs.
 pub struct Members {
     members: BTreeMap<u64, Member>,
+    removed: std::collections::BTreeSet<u64>,
     keyspace: Keyspace,
 }
 
 impl Members {
-    /// Starts from the initial cluster (`initial`: id → peer URLs) and overlays attributes
-    /// persisted earlier. Errors: fjall I/O, or a corrupt record.
+    /// Starts from the initial cluster (`initial`: id → peer URLs) and overlays what the
+    /// keyspace holds: published attributes, members added or updated at runtime, removed
+    /// ids. Errors: fjall I/O, or a corrupt record.
     pub fn open(db: &Database, initial: &BTreeMap<u64, Vec<String>>) -> Result<Self, StorageError> {
         let keyspace = db.keyspace(MEMBERS_KEYSPACE, KeyspaceCreateOptions::default)?;
         let mut members: BTreeMap<u64, Member> = initial
@@ -45,10 +100,12 @@ impl Members {
                     name: String::new(),
                     peer_urls: urls.clone(),
                     client_urls: Vec::new(),
+                    is_learner: false,
                 };
                 (*id, member)
             })
             .collect();
+        let mut removed = std::collections::BTreeSet::new();
         for item in keyspace.iter() {
             let (key, value) = item.into_inner()?;
             let bad = |reason: &str| StorageError::Corrupt {
@@ -56,19 +113,28 @@ impl Members {
                 key: format!("{key:?}"),
                 reason: reason.into(),
             };
+            if let Some(id) = key.strip_prefix(REMOVED_PREFIX) {
+                let id = <[u8; 8]>::try_from(id).map_err(|_| bad("bad removed id"))?;
+                removed.insert(u64::from_be_bytes(id));
+                continue;
+            }
             let payload = unseal(&value).ok_or_else(|| bad("checksum mismatch"))?;
             let stored: Member =
                 serde_json::from_slice(payload).map_err(|_| bad("undecodable member"))?;
-            if let Some(m) = members.get_mut(&stored.id) {
-                m.name = stored.name;
-                m.client_urls = stored.client_urls;
-            }
+            members.insert(stored.id, stored);
         }
-        Ok(Self { members, keyspace })
+        for id in &removed {
+            members.remove(id);
+        }
+        Ok(Self {
+            members,
+            removed,
+            keyspace,
+        })
     }
 
-    /// Reads the published attributes again from `db` (after a store image replaced them),
-    /// keeping the members and their peer URLs. Errors: as [`Members::open`].
+    /// Reads the table again from `db` (after a store image replaced the keyspace), keeping
+    /// the initial members it started from as the base. Errors: as [`Members::open`].
     pub fn reload(&mut self, db: &Database) -> Result<(), StorageError> {
         let initial = self
             .members
@@ -77,6 +143,60 @@ impl Members {
             .collect();
         *self = Self::open(db, &initial)?;
         Ok(())
+    }
+
+    fn store(&self, id: u64) -> Result<(), StorageError> {
+        if let Some(m) = self.members.get(&id) {
+            let json = serde_json::to_vec(m).expect("plain data serializes");
+            self.keyspace.insert(id.to_be_bytes(), seal(&json))?;
+        }
+        Ok(())
+    }
+
+    /// Applies a change from the log (idempotent: a replay after a crash gives the same
+    /// table). A change naming a removed or unknown member is ignored with a warning (the
+    /// proposer checked it; a concurrent change may have overtaken it). Errors: fjall I/O.
+    pub fn apply(&mut self, change: &MemberChange) -> Result<(), StorageError> {
+        match change {
+            MemberChange::Add(m) => {
+                if self.removed.contains(&m.id) {
+                    tracing::warn!(id = m.id, "add of a removed member ignored");
+                    return Ok(());
+                }
+                self.members.insert(m.id, m.clone());
+                self.store(m.id)
+            }
+            MemberChange::Remove(id) => {
+                self.members.remove(id);
+                self.removed.insert(*id);
+                let mut key = REMOVED_PREFIX.to_vec();
+                key.extend_from_slice(&id.to_be_bytes());
+                self.keyspace.insert(key, [])?;
+                self.keyspace.remove(id.to_be_bytes())?;
+                Ok(())
+            }
+            MemberChange::Promote(id) => {
+                let Some(m) = self.members.get_mut(id) else {
+                    tracing::warn!(id, "promote of an unknown member ignored");
+                    return Ok(());
+                };
+                m.is_learner = false;
+                self.store(*id)
+            }
+            MemberChange::Update { id, peer_urls } => {
+                let Some(m) = self.members.get_mut(id) else {
+                    tracing::warn!(id, "update of an unknown member ignored");
+                    return Ok(());
+                };
+                m.peer_urls = peer_urls.clone();
+                self.store(*id)
+            }
+        }
+    }
+
+    /// Whether `id` was removed from the cluster (it may never rejoin).
+    pub fn is_removed(&self, id: u64) -> bool {
+        self.removed.contains(&id)
     }
 
     /// Records a member's published name and client URLs (applied from the log in order).
@@ -93,9 +213,7 @@ impl Members {
         };
         m.name = name;
         m.client_urls = client_urls;
-        let json = serde_json::to_vec(m).expect("plain data serializes");
-        self.keyspace.insert(id.to_be_bytes(), seal(&json))?;
-        Ok(())
+        self.store(id)
     }
 
     /// All members, ordered by id.

@@ -175,12 +175,15 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         .iter()
         .map(|(id, urls)| (*id, urls[0].clone()))
         .collect();
-    let peer_links: Vec<(u64, String)> = ids
-        .peers
-        .iter()
-        .filter(|(id, _)| **id != ids.member_id)
-        .map(|(id, urls)| (*id, urls[0].clone()))
+    // Links to every member of the table (the initial ones and those added at runtime;
+    // removed ones are gone from it), at their current peer URLs.
+    let peer_links: Vec<(u64, String)> = members
+        .list()
+        .into_iter()
+        .filter(|m| m.id != ids.member_id)
+        .filter_map(|m| Some((m.id, m.peer_urls.first()?.clone())))
         .collect();
+    let known_urls: BTreeMap<u64, String> = peer_links.iter().cloned().collect();
     let cluster_id = ids.cluster_id;
     let dial_timeout = crate::peer::actor::dial_timeout(cfg.election_timeout_ms);
     let active_peers = ActivePeers::default();
@@ -244,18 +247,23 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 let (hub, progress) = hub_rx
                     .recv()
                     .expect("the store arbiter builds the store and the hub");
+                let make_link = {
+                    let store = store.clone();
+                    let raft_addr = raft_addr.clone();
+                    let active_peers = active_peers.clone();
+                    move |id: u64, url: String| {
+                        PeerLink::new(id, url, dial_timeout, cluster_id, active_peers.clone())
+                            .with_snapshots(SnapshotLinks {
+                                store: store.clone().recipient(),
+                                raft: raft_addr.clone().recipient(),
+                            })
+                            .start()
+                            .recipient()
+                    }
+                };
                 let peers = peer_links
                     .into_iter()
-                    .map(|(id, url)| {
-                        let link =
-                            PeerLink::new(id, url, dial_timeout, cluster_id, active_peers.clone())
-                                .with_snapshots(SnapshotLinks {
-                                    store: store.clone().recipient(),
-                                    raft: raft_addr.clone().recipient(),
-                                })
-                                .start();
-                        (id, link.recipient())
-                    })
+                    .map(|(id, url)| (id, make_link(id, url)))
                     .collect();
                 let links = RaftLinks {
                     log: log.clone().recipient(),
@@ -268,8 +276,15 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                     peers,
                     status_tx: status_tx.clone(),
                 };
-                let raft = RaftActor::new(&raft_config, storage, seed, tick_interval, links)
-                    .map(|actor| raft_ctx.run(actor.with_snapshot_catchup_entries(catchup)));
+                let raft = RaftActor::new(&raft_config, storage, seed, tick_interval, links).map(
+                    |actor| {
+                        raft_ctx.run(
+                            actor
+                                .with_snapshot_catchup_entries(catchup)
+                                .with_link_factory(Box::new(make_link), known_urls),
+                        )
+                    },
+                );
                 if let Ok(raft) = &raft {
                     let reaper_actor = LeaseReaper::new(
                         granted_leases,
@@ -288,6 +303,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                             reaper,
                             progress,
                             status: status_rx,
+                            active: active_peers.clone(),
                         },
                     )
                 }));
@@ -380,6 +396,7 @@ struct ClientActors {
     reaper: Addr<LeaseReaper>,
     progress: Arc<StoreProgress>,
     status: watch::Receiver<RaftStatus>,
+    active: ActivePeers,
 }
 
 async fn serve(
@@ -393,6 +410,7 @@ async fn serve(
         reaper,
         progress,
         status,
+        active,
     }: ClientActors,
     db: fjall::Database,
     peer_urls: BTreeMap<u64, String>,
@@ -417,6 +435,7 @@ async fn serve(
             max_txn_ops: cfg.max_txn_ops,
             request_timeout: Duration::from_millis(5000 + 2 * cfg.election_timeout_ms),
             quota_backend_bytes: cfg.quota_backend_bytes,
+            active_peers: active,
         },
     );
     if let Some(mode) = cfg.auto_compaction {

@@ -91,6 +91,8 @@ struct Inner {
     quota_backend_bytes: u64,
     /// A NOSPACE alarm proposal is in flight ([`Api::over_quota`]).
     raising_nospace: std::sync::atomic::AtomicBool,
+    /// Connected peers and since when.
+    active_peers: crate::peer::actor::ActivePeers,
 }
 
 /// Parameters of [`Api::new`].
@@ -111,6 +113,8 @@ pub struct ApiConfig {
     pub peer_urls: BTreeMap<u64, String>,
     /// `--quota-backend-bytes` (resolved; `u64::MAX` = none), bytes.
     pub quota_backend_bytes: u64,
+    /// Which peers this member is connected to, and since when (membership checks).
+    pub active_peers: crate::peer::actor::ActivePeers,
 }
 
 /// The actors and shared cells [`Api`] talks to.
@@ -153,6 +157,7 @@ impl Api {
                 max_request_bytes: config.max_request_bytes,
                 quota_backend_bytes: config.quota_backend_bytes,
                 raising_nospace: std::sync::atomic::AtomicBool::new(false),
+                active_peers: config.active_peers,
                 max_txn_ops: config.max_txn_ops,
                 request_timeout: config.request_timeout,
                 next_request_id: AtomicU64::new(first_id),
@@ -436,6 +441,78 @@ impl Api {
                 "etcdserver: request timed out, leader transfer took too long",
             )),
         }
+    }
+
+    /// Proposes a membership change: one Raft configuration change of `change_type` for
+    /// `node`, carrying `change` for the member table; with `joint`, through the joint
+    /// configuration C_old,new, left automatically once applied (Raft thesis §4.3;
+    /// `ConfChangeTransition::JointImplicit`), else applied directly (a change that keeps the
+    /// configuration, as a peer-URL update). Waits until this member has applied it, then returns the
+    /// member table.
+    ///
+    /// Errors: "etcdserver: no leader"; "etcdserver: request timed out"; a change already in
+    /// progress → `FailedPrecondition` "etcdserver: a membership change is already in
+    /// progress; retry once it is applied" (etcd serializes them in Raft, ferrokv refuses the
+    /// second rather than interleave).
+    pub async fn change_membership(
+        &self,
+        change_type: crate::raft::ConfChangeType,
+        node: u64,
+        change: crate::cluster::MemberChange,
+        joint: bool,
+    ) -> Result<Vec<crate::cluster::Member>, Status> {
+        use crate::raft::{ConfChange, ConfChangeSingle, ConfChangeTransition, RaftError};
+        let id = self.next_id();
+        let context = crate::cluster::ChangeContext {
+            request_id: id,
+            change,
+        }
+        .encode();
+        let cc = ConfChange {
+            transition: if joint {
+                ConfChangeTransition::JointImplicit
+            } else {
+                ConfChangeTransition::Auto
+            },
+            changes: vec![ConfChangeSingle {
+                change_type,
+                node_id: node,
+            }],
+            context,
+        };
+        let (reply, waiter) = oneshot::channel();
+        let proposal = crate::raft::actor::ProposeConfChange {
+            change: cc,
+            waiter: (id, reply),
+        };
+        match self.inner.raft.send(proposal).await {
+            Ok(Ok(())) => {}
+            Ok(Err(RaftError::ConfChangePending)) => {
+                return Err(Status::failed_precondition(
+                    "etcdserver: a membership change is already in progress; retry once it is applied",
+                ));
+            }
+            Ok(Err(RaftError::ConfChangeInvalid(why))) => {
+                return Err(Status::failed_precondition(format!("etcdserver: {why}")));
+            }
+            Ok(Err(_)) => return Err(error::propose(crate::node::ProposeError::NoLeader)),
+            Err(_) => return Err(error::stopped()),
+        }
+        match tokio::time::timeout(self.inner.request_timeout, waiter).await {
+            Ok(Ok(Ok(_))) => Ok(self.store_status().await?.members),
+            Ok(Ok(Err(e))) => Err(error::mvcc(e)),
+            Ok(Err(_)) => Err(error::stopped()),
+            Err(_) => {
+                self.inner.store.do_send(CancelWait { id });
+                Err(error::timed_out())
+            }
+        }
+    }
+
+    /// Since when this member's stream to `peer` has been open; `None` when it is not
+    /// (etcd rafthttp `ActiveSince`).
+    pub fn peer_active_since(&self, peer: u64) -> Option<std::time::Instant> {
+        self.inner.active_peers.active_since(peer)
     }
 
     /// `--max-request-bytes`, bytes.

@@ -198,6 +198,11 @@ impl StoreActor {
         {
             fatal(&e.to_string());
         }
+        if let Some(change) = &applied.member_change
+            && let Err(e) = self.members.apply(change)
+        {
+            fatal(&e.to_string());
+        }
         if let Some(hub) = &self.links.events
             && !applied.events.is_empty()
         {

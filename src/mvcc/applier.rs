@@ -96,6 +96,9 @@ pub struct Applied {
     /// A member's published name and client URLs, for the caller's member table (the
     /// `StoreActor` publishes them to `Members`).
     pub member: Option<MemberAttributes>,
+    /// The member-table change a configuration-change entry carries, for the caller's
+    /// member table.
+    pub member_change: Option<crate::cluster::MemberChange>,
     /// Set when the entry was skipped; `result` is then `Ok(None)`.
     pub skipped: Option<Skipped>,
 }
@@ -120,8 +123,16 @@ pub fn apply_entry(kv: &mut Kv, entry: &Entry) -> Result<Option<Applied>, MvccEr
         revision: kv.current_revision(),
         lease: None,
         member: None,
+        member_change: None,
         skipped: None,
     };
+    if entry.kind == EntryKind::ConfChange
+        && let Ok(cc) = crate::raft::ConfChange::decode(&entry.data)
+        && let Some(ctx) = crate::cluster::ChangeContext::decode(&cc.context)
+    {
+        applied.request_id = ctx.request_id;
+        applied.member_change = Some(ctx.change);
+    }
     match classify(entry) {
         Err(skipped) => {
             kv.mark_applied(entry.index)?;

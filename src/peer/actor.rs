@@ -29,28 +29,44 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How many of a member's peer links have a connection open now (etcd rafthttp's "active
 /// peers"), shared by all of them; read at start for the initial election tick advance.
 #[derive(Clone, Debug, Default)]
-pub struct ActivePeers(Arc<AtomicUsize>);
+pub struct ActivePeers {
+    count: Arc<AtomicUsize>,
+    /// Since when each connected peer's stream has been open.
+    since: Arc<std::sync::Mutex<std::collections::BTreeMap<u64, std::time::Instant>>>,
+}
 
 impl ActivePeers {
     /// Peers with an open connection.
     pub fn count(&self) -> usize {
-        self.0.load(Ordering::Acquire)
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Since when the connection to `peer` has been open, `None` when it is not (etcd
+    /// rafthttp `Transport.ActiveSince`).
+    pub fn active_since(&self, peer: u64) -> Option<std::time::Instant> {
+        self.since.lock().expect("not poisoned").get(&peer).copied()
     }
 }
 
 /// Counts one open connection while alive.
-struct Active(ActivePeers);
+struct Active(ActivePeers, u64);
 
 impl Active {
-    fn open(peers: &ActivePeers) -> Active {
-        peers.0.fetch_add(1, Ordering::AcqRel);
-        Active(peers.clone())
+    fn open(peers: &ActivePeers, peer: u64) -> Active {
+        peers.count.fetch_add(1, Ordering::AcqRel);
+        peers
+            .since
+            .lock()
+            .expect("not poisoned")
+            .insert(peer, std::time::Instant::now());
+        Active(peers.clone(), peer)
     }
 }
 
 impl Drop for Active {
     fn drop(&mut self) {
-        self.0.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+        self.0.since.lock().expect("not poisoned").remove(&self.1);
     }
 }
 
@@ -288,7 +304,7 @@ async fn run_link(
             }
         });
         tracing::info!(peer = peer_id, %url, "peer stream open");
-        let connected = Active::open(&active);
+        let connected = Active::open(&active, peer_id);
         backoff_ms = BACKOFF_MS_MIN;
         loop {
             tokio::select! {

@@ -50,7 +50,15 @@ pub struct RaftActor {
     read_waiters: BTreeMap<u64, oneshot::Sender<Result<u64, ProposeError>>>,
     next_read_id: u64,
     status_tx: watch::Sender<RaftStatus>,
+    /// Builds the link to a member added at runtime (id, peer URL).
+    link_factory: Option<LinkFactory>,
+    /// Peer URLs of members named by configuration changes seen in committed entries.
+    member_urls: BTreeMap<NodeId, String>,
 }
+
+/// Builds a [`PeerLink`](crate::peer::actor::PeerLink) for (member id, peer URL) and returns
+/// where to send it messages. Called on the actor's own thread.
+pub type LinkFactory = Box<dyn Fn(NodeId, String) -> Recipient<SendMessages>>;
 
 /// The `StoreActor`'s messages the [`RaftActor`] sends (three recipients of one mailbox, so
 /// they keep their send order).
@@ -113,7 +121,101 @@ impl RaftActor {
             read_waiters: BTreeMap::new(),
             next_read_id: 1,
             status_tx,
+            link_factory: None,
+            member_urls: BTreeMap::new(),
         })
+    }
+
+    /// Lets the actor open links to members added at runtime (and close links to removed
+    /// ones) as configuration changes are applied.
+    /// `known_urls`: the peer URLs of the members known at start (the member table's).
+    pub fn with_link_factory(
+        mut self,
+        factory: LinkFactory,
+        known_urls: BTreeMap<NodeId, String>,
+    ) -> Self {
+        self.link_factory = Some(factory);
+        self.member_urls = known_urls;
+        self
+    }
+
+    /// Notes the peer URLs that configuration changes in `entries` carry.
+    fn note_member_urls(&mut self, entries: &[crate::raft::Entry]) {
+        use crate::cluster::{ChangeContext, MemberChange};
+        for e in entries
+            .iter()
+            .filter(|e| e.kind == crate::raft::EntryKind::ConfChange)
+        {
+            let Some(ctx) = crate::raft::ConfChange::decode(&e.data)
+                .ok()
+                .and_then(|cc| ChangeContext::decode(&cc.context))
+            else {
+                continue;
+            };
+            match ctx.change {
+                MemberChange::Add(m) => {
+                    if let Some(url) = m.peer_urls.first() {
+                        self.member_urls.insert(m.id, url.clone());
+                    }
+                }
+                MemberChange::Update { id, peer_urls } => {
+                    if let Some(url) = peer_urls.first() {
+                        self.member_urls.insert(id, url.clone());
+                        // The link dials the old URL: replace it.
+                        self.peers.remove(&id);
+                    }
+                }
+                MemberChange::Remove(_) | MemberChange::Promote(_) => {}
+            }
+        }
+    }
+
+    /// After a configuration change: a link to every member of `conf_state` but this one, none
+    /// to anyone else; a member no longer in the configuration stops (etcd: "the member has
+    /// been permanently removed from the cluster").
+    fn follow_configuration(&mut self, conf_state: &crate::raft::ConfState) {
+        let me = self.driver.raw().id();
+        let members: std::collections::BTreeSet<NodeId> = conf_state
+            .voters
+            .iter()
+            .chain(&conf_state.voters_outgoing)
+            .chain(&conf_state.learners)
+            .chain(&conf_state.learners_next)
+            .copied()
+            .collect();
+        if !members.contains(&me) {
+            tracing::error!(
+                "the member has been permanently removed from the cluster; stopping in 1 s \
+                 (its data dir cannot rejoin: add a new member with a fresh one)"
+            );
+            // etcd `stopWithDelay(1 s)`: answers in flight (the MemberRemove that removed
+            // this member, if it came here) get out first.
+            std::thread::spawn(|| {
+                std::thread::sleep(Duration::from_secs(1));
+                eprintln!("etcdserver: the member has been permanently removed from the cluster");
+                std::process::exit(1);
+            });
+            return;
+        }
+        self.peers.retain(|id, _| members.contains(id));
+        let Some(factory) = &self.link_factory else {
+            return;
+        };
+        for id in members {
+            if id == me || self.peers.contains_key(&id) {
+                continue;
+            }
+            match self.member_urls.get(&id) {
+                Some(url) => {
+                    tracing::info!(peer = format_args!("{id:x}"), url, "adding a peer link");
+                    self.peers.insert(id, factory(id, url.clone()));
+                }
+                None => tracing::warn!(
+                    peer = format_args!("{id:x}"),
+                    "a member of the configuration with no known peer URL: no link"
+                ),
+            }
+        }
     }
 
     /// Keeps `entries` behind each snapshot point (`--experimental-snapshot-catchup-entries`).
@@ -138,7 +240,10 @@ impl RaftActor {
             match effect {
                 Effect::Send(messages) => self.send(messages),
                 Effect::Persist(write) => self.persist(write, ctx),
-                Effect::Apply(entries) => self.store.apply.do_send(ApplyCommitted { entries }),
+                Effect::Apply(entries) => {
+                    self.note_member_urls(&entries);
+                    self.store.apply.do_send(ApplyCommitted { entries })
+                }
                 Effect::ReadReady { id, index } => self.answer_read(id, Ok(index)),
                 Effect::ReadFailed { id, error } => self.answer_read(id, Err(error)),
                 Effect::StatusChanged(status) => {
@@ -146,6 +251,7 @@ impl RaftActor {
                 }
                 Effect::ConfChangeApplied { index, conf_state } => {
                     tracing::info!(index, ?conf_state, "configuration changed");
+                    self.follow_configuration(&conf_state);
                 }
                 Effect::CompactLog {
                     through,
@@ -346,6 +452,32 @@ impl Handler<Propose> for RaftActor {
         }
         let result = self.driver.propose(msg.data);
         if let (Err(_), Some(id)) = (&result, id) {
+            self.store.cancel.do_send(CancelWait { id });
+        }
+        self.schedule_drive(ctx);
+        result
+    }
+}
+
+/// Propose a membership change (Raft thesis §4) whose `context` is a
+/// [`crate::cluster::ChangeContext`]; `waiter` is answered when this member applies it.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::raft::RaftError>")]
+pub struct ProposeConfChange {
+    /// The change.
+    pub change: crate::raft::ConfChange,
+    /// The context's request id and where the apply result goes.
+    pub waiter: (u64, oneshot::Sender<crate::mvcc::applier::ApplyResult>),
+}
+
+impl Handler<ProposeConfChange> for RaftActor {
+    type Result = Result<(), crate::raft::RaftError>;
+
+    fn handle(&mut self, msg: ProposeConfChange, ctx: &mut Context<Self>) -> Self::Result {
+        let (id, reply) = msg.waiter;
+        self.store.register.do_send(RegisterWait { id, reply });
+        let result = self.driver.propose_conf_change(&msg.change);
+        if result.is_err() {
             self.store.cancel.do_send(CancelWait { id });
         }
         self.schedule_drive(ctx);

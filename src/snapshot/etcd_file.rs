@@ -89,6 +89,8 @@ struct MemberJson<'a> {
     name: &'a str,
     #[serde(rename = "clientURLs", skip_serializing_if = "<[String]>::is_empty")]
     client_urls: &'a [String],
+    #[serde(rename = "isLearner", skip_serializing_if = "std::ops::Not::not")]
+    is_learner: bool,
 }
 
 /// The buckets etcd 3.4 would hold for the store in `view` (see the module table), each
@@ -165,6 +167,7 @@ fn members_bucket(members: &[Member]) -> Bucket {
                 peer_urls: &m.peer_urls,
                 name: &m.name,
                 client_urls: &m.client_urls,
+                is_learner: m.is_learner,
             };
             let value = serde_json::to_vec(&json).expect("plain data serializes");
             (format!("{:x}", m.id).into_bytes(), value)

@@ -1,0 +1,209 @@
+//! Runtime membership changes with real `etcdctl member add|list|update|remove` (issue 11):
+//! each is a Raft configuration change through the joint configuration, applied to the member
+//! table by every member; etcd's checks and error texts; a removed member stops. Joining a new
+//! member (`--initial-cluster-state existing`) and `member promote` are not built yet, so
+//! added members stay unstarted here.
+//!
+//! Runs against ferrokv or, with `FERROKV_TEST_SERVER=etcd`, against etcd 3.4 itself.
+
+mod common;
+
+use common::{Cluster, ClusterOpts, PortReservation};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `member list -w json`'s members as (id, name, peer URLs, is learner), by id.
+fn members(c: &Cluster) -> Vec<(u64, String, Vec<String>, bool)> {
+    let v: Value = c.ctl_json(&["member", "list", "-w", "json"]);
+    let mut out: Vec<_> = v["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| {
+            let urls = m["peerURLs"]
+                .as_array()
+                .map(|a| a.iter().map(|u| u.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            (
+                m["ID"].as_u64().expect("ID"),
+                m["name"].as_str().unwrap_or("").to_string(),
+                urls,
+                m["isLearner"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn id_of(c: &Cluster, peer_url: &str) -> u64 {
+    members(c)
+        .into_iter()
+        .find(|m| m.2.iter().any(|u| u == peer_url))
+        .unwrap_or_else(|| panic!("no member with {peer_url}"))
+        .0
+}
+
+fn url(port: &PortReservation) -> String {
+    format!("http://127.0.0.1:{}", port.port)
+}
+
+/// Runs etcdctl `args` against `on` until it answers something else than etcd's "unhealthy
+/// cluster" (a reconfiguration is refused until this member has been connected to every
+/// voter for a health interval, 5 s) or [`WAIT`] passes; returns (success, stdout + stderr).
+fn until_healthy(c: &Cluster, on: &[usize], args: &[&str]) -> (bool, String) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = c.etcdctl_on(on, args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !text.contains("unhealthy cluster") || Instant::now() > deadline
+        {
+            return (out.status.success(), text);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn members_are_added_updated_and_removed_with_etcds_rules() {
+    let mut c = Cluster::start(3, ClusterOpts::default());
+    let (p4, p5, p6, p7) = (
+        PortReservation::new(),
+        PortReservation::new(),
+        PortReservation::new(),
+        PortReservation::new(),
+    );
+
+    // A learner: unstarted (no name) until it joins; etcdctl prints how to start it.
+    let (ok, out) = until_healthy(
+        &c,
+        &[0, 1, 2],
+        &[
+            "member",
+            "add",
+            "m4",
+            &format!("--peer-urls={}", url(&p4)),
+            "--learner",
+        ],
+    );
+    assert!(ok && out.contains("added to cluster"), "{out}");
+    assert!(
+        out.contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""),
+        "{out}"
+    );
+    let m4 = id_of(&c, &url(&p4));
+    let listed = members(&c);
+    assert_eq!(listed.len(), 4);
+    let learner = listed.iter().find(|m| m.0 == m4).unwrap();
+    assert_eq!((learner.1.as_str(), learner.3), ("", true));
+
+    // etcd's refusals.
+    let err = c.ctl_err(&[
+        "member",
+        "add",
+        "m5",
+        &format!("--peer-urls={}", url(&p5)),
+        "--learner",
+    ]);
+    assert!(
+        err.contains("etcdserver: too many learner members in cluster"),
+        "{err}"
+    );
+    let taken = c.members[0].peer_url.clone();
+    let err = c.ctl_err(&["member", "add", "m5", &format!("--peer-urls={taken}")]);
+    assert!(
+        err.contains("etcdserver: Peer URLs already exists"),
+        "{err}"
+    );
+
+    // A voter, then another one refused: this member is not connected to the unstarted one.
+    let (ok, out) = until_healthy(
+        &c,
+        &[0, 1, 2],
+        &["member", "add", "m5", &format!("--peer-urls={}", url(&p5))],
+    );
+    assert!(ok && out.contains("added to cluster"), "{out}");
+    let m5 = id_of(&c, &url(&p5));
+    assert_eq!(members(&c).len(), 5);
+    let err = c.ctl_err(&["member", "add", "m6", &format!("--peer-urls={}", url(&p6))]);
+    assert!(err.contains("etcdserver: unhealthy cluster"), "{err}");
+    // 4 voters (m4 is a learner), 3 of them started: a quorum, writes still commit.
+    c.ctl_ok(&["put", "while", "grown"]);
+
+    // The table survives a restart of every member.
+    c.kill_all();
+    for i in 0..3 {
+        c.restart(i);
+    }
+    c.wait_ready();
+    let listed = members(&c);
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    assert!(listed.iter().any(|m| m.0 == m4 && m.3));
+
+    // Update a peer URL.
+    let out = c.ctl_ok(&[
+        "member",
+        "update",
+        &format!("{m4:x}"),
+        &format!("--peer-urls={}", url(&p7)),
+    ]);
+    assert!(out.contains("updated in cluster"), "{out}");
+    let listed = members(&c);
+    let updated = listed.iter().find(|m| m.0 == m4).unwrap();
+    assert_eq!(updated.2, vec![url(&p7)]);
+
+    // Remove both; a second remove of the same id is "member not found".
+    let out = c.ctl_ok(&["member", "remove", &format!("{m5:x}")]);
+    assert!(out.contains("removed from cluster"), "{out}");
+    let err = c.ctl_err(&["member", "remove", &format!("{m5:x}")]);
+    assert!(err.contains("etcdserver: member not found"), "{err}");
+    c.ctl_ok(&["member", "remove", &format!("{m4:x}")]);
+    let listed = members(&c);
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(listed.iter().all(|m| !m.1.is_empty() && !m.3));
+    c.ctl_ok(&["put", "after", "shrinking"]);
+    assert_eq!(
+        c.ctl_ok(&["get", "while", "--print-value-only"]).trim(),
+        "grown"
+    );
+}
+
+#[test]
+fn a_removed_member_stops_and_the_rest_go_on() {
+    let mut c = Cluster::start(3, ClusterOpts::default());
+    let leader = c.wait_leader(WAIT);
+    let follower = (leader + 1) % 3;
+    let follower_id = c.status(follower).expect("status").member_id;
+    let others: Vec<usize> = (0..3).filter(|i| *i != follower).collect();
+    let (ok, out) = until_healthy(
+        &c,
+        &others,
+        &["member", "remove", &format!("{follower_id:x}")],
+    );
+    assert!(ok && out.contains("removed from cluster"), "{out}");
+    let status = c.wait_exit(follower, WAIT);
+    assert!(
+        status.is_some(),
+        "the removed member still runs:\n{}",
+        c.log_tails(20)
+    );
+    assert!(
+        c.log_tails(50)
+            .contains("the member has been permanently removed from the cluster"),
+        "{}",
+        c.log_tails(50)
+    );
+
+    // The two left elect as needed and take writes.
+    let out = c.etcdctl_on(&others, &["put", "k", "after removal"]);
+    assert!(out.status.success(), "{}", common::describe(&out));
+    let v: Value = serde_json::from_slice(
+        &c.etcdctl_on(&others, &["member", "list", "-w", "json"])
+            .stdout,
+    )
+    .expect("member list JSON");
+    assert_eq!(v["members"].as_array().unwrap().len(), 2);
+}
