@@ -744,8 +744,9 @@ fn assert_clean_failure(out: &Output, what: &str) -> String {
     stderr
 }
 
-/// `ferrokv snapshot restore FILE --data-dir D ...` with the given extra flags (one member).
-fn ferrokv_restore(file: &Path, data_dir: &Path, extra: &[&str]) -> Output {
+/// `snapshot restore FILE --data-dir D ...` for one member named `n`, plus `extra` flags: the
+/// same arguments for `ferrokv` and for etcdctl 3.4.
+fn restore_args<'a>(file: &'a Path, data_dir: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "snapshot",
         "restore",
@@ -762,27 +763,17 @@ fn ferrokv_restore(file: &Path, data_dir: &Path, extra: &[&str]) -> Output {
         "http://127.0.0.1:2380",
     ];
     args.extend_from_slice(extra);
-    ferrokv(&args)
+    args
+}
+
+/// `ferrokv snapshot restore` ([`restore_args`]).
+fn ferrokv_restore(file: &Path, data_dir: &Path, extra: &[&str]) -> Output {
+    ferrokv(&restore_args(file, data_dir, extra))
 }
 
 /// The same restore through etcdctl 3.4 (the reference's message), into its own data dir.
 fn etcdctl_restore_stderr(file: &Path, data_dir: &Path, extra: &[&str]) -> String {
-    let mut args = vec![
-        "snapshot",
-        "restore",
-        file.to_str().unwrap(),
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--name",
-        "n",
-        "--initial-cluster",
-        "n=http://127.0.0.1:2380",
-        "--initial-cluster-token",
-        "t",
-        "--initial-advertise-peer-urls",
-        "http://127.0.0.1:2380",
-    ];
-    args.extend_from_slice(extra);
+    let args = restore_args(file, data_dir, extra);
     let out = etcdctl_offline(&args);
     assert!(
         !out.status.success(),
