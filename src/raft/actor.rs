@@ -5,7 +5,7 @@
 //! [`Effect`]s:
 //!
 //! ```text
-//!  ticks ─┐   Step (from the peer server) ─┐   Propose / ReadIndex (from the gRPC API)
+//!  ticks ─┐   Step (from the peer server) ─┐   Propose / ProposeConfChange / ReadIndex (API)
 //!         ▼                                ▼
 //!       NodeDriver::tick / step / propose / read_index      ◄── Persisted (LogActor answer)
 //!         │ effects()
@@ -15,7 +15,9 @@
 //!         ├─ ReadReady/Failed  ─────────────────► the waiting ReadIndex caller
 //!         ├─ StatusChanged     ─────────────────► the RaftStatus watch channel
 //!         ├─ CompactLog        ── CompactLog ───► LogActor (after the writes before it)
-//!         └─ ConfChangeApplied ─────────────────► logged (membership RPCs: not yet)
+//!         └─ ConfChangeApplied ─────────────────► peer links follow the configuration (added
+//!                                                  members get one, removed ones lose it; a
+//!                                                  member no longer in it stops)
 //!
 //!  StorePoint (StoreActor took a snapshot point) ──► NodeDriver::snapshot_point
 //!  SnapshotSent (a PeerLink sent an image)       ──► NodeDriver::snapshot_sent
