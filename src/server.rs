@@ -148,6 +148,12 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         commit = loaded.hard_state.commit,
         "starting member"
     );
+    // The configuration at the latest snapshot point (it covers every change compacted away);
+    // the driver re-applies the changes after it up to the applied index.
+    let conf_state = loaded
+        .snapshot
+        .as_ref()
+        .map_or(conf_state, |point| point.conf_state.clone());
     let storage = loaded
         .to_storage(conf_state)
         .context("restoring the raft log into memory")?;

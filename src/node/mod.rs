@@ -245,8 +245,9 @@ impl NodeDriver {
             ..ReadRounds::default()
         };
         let conf_base = storage.conf_state().clone();
-        let raw = RawNode::new(config, storage, rng)?;
+        let mut raw = RawNode::new(config, storage, rng)?;
         let store_applied_index = config.applied;
+        let conf_history = replay_conf_changes(&mut raw, config.applied)?;
         // The restored term and commit index: the core reports only *changes* of its hard
         // state in later Readies, so a restarted member must start from what it restored.
         let hs = raw.hard_state();
@@ -263,7 +264,7 @@ impl NodeDriver {
             status,
             store_applied_index,
             effects: Vec::new(),
-            conf_history: Vec::new(),
+            conf_history,
             conf_base,
             catchup_entries: SNAPSHOT_CATCHUP_ENTRIES,
         })
@@ -657,6 +658,39 @@ impl NodeDriver {
     pub fn raw(&self) -> &RawNode<MemStorage> {
         &self.raw
     }
+}
+
+/// Restart: the configuration the core starts from is the stored one (bootstrap, or the latest
+/// snapshot's); every configuration change after it up to the store's applied index was
+/// applied before the restart but is not handed out again (`Config::applied`), so apply it to
+/// the core now, in log order, as etcd re-applies the WAL's conf changes at start. Returns
+/// the (index, configuration) history for [`NodeDriver::conf_at`]-style lookups. Errors: the
+/// storage failing to read its own entries.
+fn replay_conf_changes(
+    raw: &mut RawNode<MemStorage>,
+    applied: u64,
+) -> Result<Vec<(u64, ConfState)>, RaftError> {
+    use crate::raft::Storage;
+    let base_index = raw.storage().snapshot()?.index;
+    let last = raw.storage().last_index()?.min(applied);
+    let mut history = Vec::new();
+    if last <= base_index {
+        return Ok(history);
+    }
+    let entries = raw.storage().entries(base_index + 1, last + 1, None)?;
+    for entry in entries.iter().filter(|e| e.kind == EntryKind::ConfChange) {
+        let Ok(cc) = ConfChange::decode(&entry.data) else {
+            continue;
+        };
+        match raw.apply_conf_change(&cc) {
+            Ok(conf_state) => {
+                raw.storage_mut().set_conf_state(conf_state.clone());
+                history.push((entry.index, conf_state));
+            }
+            Err(e) => tracing::warn!(index = entry.index, "conf change ignored at restart: {e}"),
+        }
+    }
+    Ok(history)
 }
 
 /// A read index request context: the member's id then the read round's id, 16 bytes

@@ -474,3 +474,36 @@ fn while_a_write_is_in_flight_the_leader_keeps_replicating() {
         "still one write in flight"
     );
 }
+
+/// A restart starts the core from the stored configuration (bootstrap's here) and re-applies
+/// the configuration changes the store had applied: they are not handed out again
+/// (`Config::applied`), yet the quorum must count the member they added.
+#[test]
+fn a_restart_reapplies_the_conf_changes_up_to_the_applied_index() {
+    let mut d = leader(1);
+    d.propose_conf_change(&ConfChange::single(ConfChangeType::AddVoter, 2))
+        .unwrap();
+    run_to_quiet(&mut d);
+    let applied_conf = d.raw().status().conf_state;
+    assert!(applied_conf.voters.contains(&2));
+    let entries = d.raw().storage().all_entries().to_vec();
+    let last = entries.last().unwrap().index;
+
+    // What a member finds on disk: the bootstrap configuration, the log, applied = last.
+    let mut storage = MemStorage::new_with_conf_state(ConfState::from_voters([1]));
+    storage.append(&entries).unwrap();
+    storage.set_hard_state(d.raw().hard_state());
+    let mut config = Config::new(1);
+    config.applied = last;
+    let rng = Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(9));
+    let restarted = NodeDriver::new(&config, storage, rng).unwrap();
+    assert_eq!(restarted.raw().status().conf_state, applied_conf);
+    assert_eq!(restarted.raw().storage().conf_state(), &applied_conf);
+
+    // Without the applied index nothing is re-applied here: the entries come out of Ready.
+    let mut storage = MemStorage::new_with_conf_state(ConfState::from_voters([1]));
+    storage.append(&entries).unwrap();
+    let rng = Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(9));
+    let fresh = NodeDriver::new(&Config::new(1), storage, rng).unwrap();
+    assert_eq!(fresh.raw().status().conf_state.voters.len(), 1);
+}
