@@ -71,10 +71,81 @@ fn membership(cfg: &ServerConfig) -> Membership {
     }
 }
 
+/// `--initial-cluster-state existing`: asks the other members of `--initial-cluster` (over
+/// their peer URLs, `RaftPeer/Members`) for the cluster id and member table, and finds this
+/// member in it by its `--initial-advertise-peer-urls` (the member `etcdctl member add`
+/// created). Returns (cluster id, member id, members).
+///
+/// Errors: no peer answered ("could not retrieve cluster information from the given URLs",
+/// etcd's words); no member has these peer URLs (add it first).
+fn join_existing(cfg: &ServerConfig) -> anyhow::Result<(u64, u64, Vec<crate::cluster::Member>)> {
+    let own: BTreeSet<String> = cfg
+        .initial_advertise_peer_urls
+        .iter()
+        .map(crate::config::etcd_url_string)
+        .collect();
+    let targets: Vec<String> = cfg
+        .initial_cluster
+        .values()
+        .flatten()
+        .map(crate::config::etcd_url_string)
+        .filter(|u| !own.contains(u))
+        .collect();
+    let dial = crate::peer::actor::dial_timeout(cfg.election_timeout_ms);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut errors = Vec::new();
+    for url in &targets {
+        let answer = runtime.block_on(async {
+            let mut client = crate::peer::actor::connect(url, dial).await?;
+            tokio::time::timeout(dial, client.members(crate::pb::peerpb::MembersRequest {}))
+                .await
+                .map_err(|_| "timed out".to_string())?
+                .map_err(|s| s.message().to_string())
+        });
+        let response = match answer {
+            Ok(r) => r.into_inner(),
+            Err(e) => {
+                errors.push(format!("{url}: {e}"));
+                continue;
+            }
+        };
+        let members: Vec<crate::cluster::Member> = response
+            .members
+            .into_iter()
+            .map(|m| crate::cluster::Member {
+                id: m.id,
+                name: m.name,
+                peer_urls: m.peer_urls,
+                client_urls: m.client_urls,
+                is_learner: m.is_learner,
+            })
+            .collect();
+        let me = members
+            .iter()
+            .find(|m| m.peer_urls.iter().cloned().collect::<BTreeSet<_>>() == own)
+            .with_context(|| {
+                format!(
+                    "no member of the cluster at {url} has the peer URLs {own:?}: add this member \
+                     first (etcdctl member add {} --peer-urls=...)",
+                    cfg.name
+                )
+            })?;
+        return Ok((response.cluster_id, me.id, members));
+    }
+    bail!(
+        "could not retrieve cluster information from the given URLs ({})",
+        errors.join("; ")
+    )
+}
+
 /// Runs a member until SIGINT/SIGTERM. Errors: a data dir of another cluster or member, a
 /// corrupt log, unusable URLs, ports in use.
 pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
-    let ids = membership(&cfg);
+    let mut ids = membership(&cfg);
+    // Members learned from the cluster when joining it: written to the table below.
+    let mut joined_members: Vec<crate::cluster::Member> = Vec::new();
     let db = crate::storage::open(&cfg.data_dir)
         .with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
     let mut log_store = LogStore::open(&db)?;
@@ -96,6 +167,17 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             .context("finishing a snapshot install")?;
     }
     let conf_state = match &loaded.identity {
+        // A member that joined a running cluster: its ids came from that cluster, not from
+        // the flags (etcd ignores the initial flags once the data dir exists).
+        Some(found) if cfg.initial_cluster_state == ClusterState::Existing => {
+            ids.member_id = found.member_id;
+            ids.cluster_id = found.cluster_id;
+            ids.peers = BTreeMap::new();
+            loaded
+                .conf_state
+                .clone()
+                .context("data dir has an identity but no configuration: corrupt")?
+        }
         Some(found) if found.cluster_id != ids.cluster_id || found.member_id != ids.member_id => {
             bail!(
                 "data dir {} belongs to cluster {:x} member {:x} ({}), but the flags describe \
@@ -120,14 +202,37 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                     cfg.data_dir.display()
                 );
             }
-            if cfg.initial_cluster_state == ClusterState::Existing {
-                bail!(
-                    "joining an existing cluster (--initial-cluster-state existing) is not supported yet"
+            let conf_state = if cfg.initial_cluster_state == ClusterState::Existing {
+                let (cluster_id, member_id, members) = join_existing(&cfg)?;
+                tracing::info!(
+                    cluster_id = format_args!("{cluster_id:x}"),
+                    member_id = format_args!("{member_id:x}"),
+                    members = members.len(),
+                    "joining an existing cluster"
                 );
-            }
-            let conf_state = ConfState {
-                voters: ids.peers.keys().copied().collect::<BTreeSet<NodeId>>(),
-                ..Default::default()
+                ids.member_id = member_id;
+                ids.cluster_id = cluster_id;
+                ids.peers = BTreeMap::new();
+                let conf = ConfState {
+                    voters: members
+                        .iter()
+                        .filter(|m| !m.is_learner)
+                        .map(|m| m.id)
+                        .collect(),
+                    learners: members
+                        .iter()
+                        .filter(|m| m.is_learner)
+                        .map(|m| m.id)
+                        .collect(),
+                    ..Default::default()
+                };
+                joined_members = members;
+                conf
+            } else {
+                ConfState {
+                    voters: ids.peers.keys().copied().collect::<BTreeSet<NodeId>>(),
+                    ..Default::default()
+                }
             };
             log_store.save_conf_state(&conf_state)?;
             log_store.save_identity(&Identity {
@@ -160,7 +265,10 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let store_revision = kv.current_revision();
     let granted_leases = kv.leases().list();
     let lease_extend = Duration::from_millis(cfg.election_timeout_ms);
-    let members = Members::open(&db, &ids.peers)?;
+    let mut members = Members::open(&db, &ids.peers)?;
+    for m in joined_members {
+        members.apply(&crate::cluster::MemberChange::Add(m))?;
+    }
     let raft_config = RaftConfig {
         id: ids.member_id,
         election_tick: cfg.election_ticks() as usize,
@@ -176,10 +284,10 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
 
     // Actors live on the actix System thread; their addresses come back over a channel.
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let peer_urls: BTreeMap<u64, String> = ids
-        .peers
-        .iter()
-        .map(|(id, urls)| (*id, urls[0].clone()))
+    let peer_urls: BTreeMap<u64, String> = members
+        .list()
+        .into_iter()
+        .filter_map(|m| Some((m.id, m.peer_urls.first()?.clone())))
         .collect();
     // Links to every member of the table (the initial ones and those added at runtime;
     // removed ones are gone from it), at their current peer URLs.
@@ -194,7 +302,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let dial_timeout = crate::peer::actor::dial_timeout(cfg.election_timeout_ms);
     let active_peers = ActivePeers::default();
     let tick_advance = TickAdvance {
-        members: ids.peers.len(),
+        members: peer_links.len() + 1,
         election_ticks: cfg.election_ticks() as u32,
         tick: tick_interval,
         enabled: cfg.initial_election_tick_advance,
@@ -423,6 +531,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let min_lease_ttl = cfg.min_lease_ttl_secs();
     let store_images = store.clone().recipient();
+    let store_status = store.clone().recipient();
     let api = Api::new(
         ApiLinks {
             raft: raft.clone(),
@@ -462,7 +571,8 @@ async fn serve(
                 cluster_id,
                 std::sync::Arc::new(api.clone()),
             )
-            .with_images(store_images.clone()),
+            .with_images(store_images.clone())
+            .with_members(store_status.clone()),
         )
         .max_decoding_message_size(usize::MAX);
         servers.spawn(

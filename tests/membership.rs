@@ -1,8 +1,7 @@
-//! Runtime membership changes with real `etcdctl member add|list|update|remove` (issue 11):
-//! each is a Raft configuration change through the joint configuration, applied to the member
-//! table by every member; etcd's checks and error texts; a removed member stops. Joining a new
-//! member (`--initial-cluster-state existing`) and `member promote` are not built yet, so
-//! added members stay unstarted here.
+//! Runtime membership changes with real `etcdctl member add|list|update|promote|remove` (issue
+//! 11): each is a Raft configuration change through the joint configuration, applied to the
+//! member table by every member; etcd's checks and error texts; a removed member stops; a
+//! learner started with `--initial-cluster-state existing` joins, catches up and is promoted.
 //!
 //! Runs against ferrokv or, with `FERROKV_TEST_SERVER=etcd`, against etcd 3.4 itself.
 
@@ -216,4 +215,137 @@ fn a_removed_member_stops_and_the_rest_go_on() {
     )
     .expect("member list JSON");
     assert_eq!(v["members"].as_array().unwrap().len(), 2);
+}
+
+/// A server process this test started itself; SIGKILLed and reaped on drop.
+struct Joiner(std::process::Child);
+
+impl Drop for Joiner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// etcd's runtime-reconfiguration flow: `member add --learner`, start the new member with
+/// the `ETCD_INITIAL_CLUSTER` etcdctl printed and `--initial-cluster-state existing`; it
+/// joins, catches up (the writes before it), publishes itself (started), follows new writes;
+/// then `member promote` (sent to a follower too: forwarded to the leader) makes it a voter,
+/// and a second promote is "can only promote a learner member".
+#[test]
+fn a_learner_joins_with_existing_state_catches_up_and_is_promoted() {
+    let c = Cluster::start(3, ClusterOpts::default());
+    for i in 0..20 {
+        c.ctl_ok(&["put", &format!("before/{i:02}"), &format!("v{i}")]);
+    }
+    let (peer, client) = (PortReservation::new(), PortReservation::new());
+    let (ok, out) = until_healthy(
+        &c,
+        &[0, 1, 2],
+        &[
+            "member",
+            "add",
+            "j3",
+            &format!("--peer-urls={}", url(&peer)),
+            "--learner",
+        ],
+    );
+    assert!(ok, "{out}");
+    let initial_cluster = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER=\""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("no ETCD_INITIAL_CLUSTER in {out}"))
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(dir.path().join("j3.log")).unwrap();
+    let mut cmd = std::process::Command::new(&c.binary);
+    cmd.args([
+        "--name=j3".to_string(),
+        format!("--data-dir={}", dir.path().join("j3").display()),
+        format!("--listen-client-urls={}", url(&client)),
+        format!("--advertise-client-urls={}", url(&client)),
+        format!("--listen-peer-urls={}", url(&peer)),
+        format!("--initial-advertise-peer-urls={}", url(&peer)),
+        format!("--initial-cluster={initial_cluster}"),
+        "--initial-cluster-state=existing".to_string(),
+        format!("--heartbeat-interval={}", c.opts.heartbeat_ms),
+        format!("--election-timeout={}", c.opts.election_ms),
+    ])
+    .stdin(std::process::Stdio::null())
+    .stdout(log.try_clone().unwrap())
+    .stderr(log);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("ETCD_") {
+            cmd.env_remove(k);
+        }
+    }
+    let _joiner = Joiner(cmd.spawn().expect("start the new member"));
+    let joined_log = || std::fs::read_to_string(dir.path().join("j3.log")).unwrap_or_default();
+
+    // It catches up and serves serializable reads of what was written before it joined.
+    let local = |key: &str| {
+        let out = common::run_etcdctl(
+            &[url(&client)],
+            &[
+                "get",
+                key,
+                "--consistency=s",
+                "--print-value-only",
+                "--command-timeout=2s",
+            ],
+            None,
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let deadline = Instant::now() + WAIT;
+    while local("before/19") != "v19" {
+        assert!(
+            Instant::now() < deadline,
+            "the learner never caught up:\n{}",
+            joined_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // It published itself: started, with its name, still a learner.
+    let deadline = Instant::now() + WAIT;
+    let id = loop {
+        let j = members(&c).into_iter().find(|m| m.2 == vec![url(&peer)]);
+        if let Some(m) = j.filter(|m| m.1 == "j3") {
+            assert!(m.3, "a learner until promoted");
+            break m.0;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never started:\n{}",
+            joined_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    c.ctl_ok(&["put", "after", "join"]);
+    let deadline = Instant::now() + WAIT;
+    while local("after") != "join" {
+        assert!(Instant::now() < deadline, "the learner stopped following");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Promote through a follower's endpoint and through all: forwarded to the leader.
+    let leader = c.wait_leader(WAIT);
+    let follower = (leader + 1) % 3;
+    let out = c.etcdctl_on(&[follower], &["member", "promote", &format!("{id:x}")]);
+    assert!(out.status.success(), "{}", common::describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("promoted in cluster"));
+    let err = c.ctl_err(&["member", "promote", &format!("{id:x}")]);
+    assert!(
+        err.contains("etcdserver: can only promote a learner member"),
+        "{err}"
+    );
+    let listed = members(&c);
+    assert!(listed.iter().any(|m| m.0 == id && !m.3), "{listed:?}");
+    c.ctl_ok(&["put", "after", "promotion"]);
+    let deadline = Instant::now() + WAIT;
+    while local("after") != "promotion" {
+        assert!(Instant::now() < deadline, "the new voter stopped following");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -2,14 +2,15 @@
 //! MemberUpdate as Raft configuration changes through the joint configuration
 //! ([`Api::change_membership`]), with etcd 3.4's checks and error texts
 //! (`etcdserver/server.go` `mayAddMember`/`mayRemoveMember`, `api/v3rpc/member.go`).
-//! MemberPromote answers `Unimplemented` until a learner can join and catch up (issue 11).
+//! MemberPromote runs on the leader (a follower forwards it over the peer port), which alone
+//! knows whether the learner is in sync.
 
 use super::Api;
 use crate::cluster::{Member as TableMember, MemberChange};
 use crate::pb::etcdserverpb::{
     Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
-    MemberRemoveRequest, MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse,
-    cluster_server::Cluster,
+    MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
+    MemberUpdateRequest, MemberUpdateResponse, cluster_server::Cluster,
 };
 use crate::raft::ConfChangeType;
 use sha2::{Digest, Sha256};
@@ -115,6 +116,80 @@ fn new_member_id(urls: &[String], taken: &[TableMember]) -> u64 {
             return id;
         }
         salt += 1;
+    }
+}
+
+/// A learner is in sync when its match index is above this share of the leader's (etcd
+/// `readyPercent`).
+pub const LEARNER_READY_SHARE: f64 = 0.9;
+
+impl Api {
+    /// MemberPromote on the leader (etcd `mayPromoteMember`): the learner must exist, be a
+    /// learner, be in sync, and the started voters must stay a quorum of the configuration
+    /// with it. Errors: "etcdserver: member not found", "etcdserver: can only promote a
+    /// learner member", "etcdserver: can only promote a learner member which is in sync with
+    /// leader", "etcdserver: re-configuration failed due to not enough started members".
+    pub async fn promote_on_leader(&self, id: u64) -> Result<(), Status> {
+        let members = self.store_status().await?.members;
+        let target = members.iter().find(|m| m.id == id).ok_or_else(not_found)?;
+        if !target.is_learner {
+            return Err(Status::failed_precondition(
+                "etcdserver: can only promote a learner member",
+            ));
+        }
+        let progress = self
+            .inner
+            .raft
+            .send(crate::raft::actor::LearnerProgress { id })
+            .await
+            .map_err(|_| super::error::stopped())?;
+        let in_sync = progress
+            .is_some_and(|(learner, leader)| learner as f64 > leader as f64 * LEARNER_READY_SHARE);
+        if !in_sync {
+            return Err(Status::failed_precondition(
+                "etcdserver: can only promote a learner member which is in sync with leader",
+            ));
+        }
+        let voters = members.iter().filter(|m| !m.is_learner).count();
+        let started_after = members
+            .iter()
+            .filter(|m| (!m.is_learner || m.id == id) && started(m))
+            .count();
+        if started_after < quorum(voters + 1) {
+            return Err(not_enough_started());
+        }
+        self.change_membership(
+            ConfChangeType::AddVoter,
+            id,
+            MemberChange::Promote(id),
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// MemberPromote from any member: run here when leading, else forwarded to the leader.
+    /// Errors: as [`Api::promote_on_leader`]; "etcdserver: no leader".
+    async fn promote(&self, id: u64) -> Result<(), Status> {
+        let status = self.inner.raft_status.borrow().clone();
+        if status.is_leader {
+            return self.promote_on_leader(id).await;
+        }
+        if status.leader_id == 0 {
+            return Err(super::error::propose(crate::node::ProposeError::NoLeader));
+        }
+        let mut client = self
+            .peer_client(status.leader_id)
+            .ok_or_else(|| super::error::propose(crate::node::ProposeError::NoLeader))?;
+        let forward = crate::pb::peerpb::PromoteForward {
+            cluster_id: self.inner.cluster_id,
+            id,
+        };
+        match tokio::time::timeout(self.inner.request_timeout, client.promote(forward)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(s)) => Err(Status::new(s.code(), s.message().to_string())),
+            Err(_) => Err(super::error::timed_out()),
+        }
     }
 }
 
@@ -246,6 +321,21 @@ impl Cluster for ClusterService {
             )
             .await?;
         Ok(Response::new(MemberRemoveResponse {
+            header: Some(self.api.header(0)),
+            members: members.into_iter().map(to_pb).collect(),
+        }))
+    }
+
+    /// MemberPromote (`etcdctl member promote ID`): a learner becomes a voter, through the
+    /// joint configuration. Errors: see [`Api::promote_on_leader`].
+    async fn member_promote(
+        &self,
+        request: Request<MemberPromoteRequest>,
+    ) -> Result<Response<MemberPromoteResponse>, Status> {
+        let id = request.into_inner().id;
+        self.api.promote(id).await?;
+        let members = self.api.store_status().await?.members;
+        Ok(Response::new(MemberPromoteResponse {
             header: Some(self.api.header(0)),
             members: members.into_iter().map(to_pb).collect(),
         }))

@@ -29,7 +29,7 @@ use tonic::{Request, Response, Status, Streaming};
 /// How long a forwarder waits for a leader to appear before trying again.
 const LEADER_WAIT: Duration = Duration::from_millis(100);
 
-use crate::peer::server::LocalLeases;
+use crate::peer::server::LeaderCalls;
 
 impl Api {
     /// The granted TTL a grant of `ttl` seconds gets: at least the minimum TTL (etcd
@@ -204,7 +204,10 @@ impl Api {
         }
     }
 
-    fn peer_client(&self, member_id: u64) -> Option<RaftPeerClient<tonic::transport::Channel>> {
+    pub(super) fn peer_client(
+        &self,
+        member_id: u64,
+    ) -> Option<RaftPeerClient<tonic::transport::Channel>> {
         let mut channels = self.inner.peer_channels.lock().ok()?;
         if let Some(channel) = channels.get(&member_id) {
             return Some(RaftPeerClient::new(channel.clone()));
@@ -221,7 +224,14 @@ impl Api {
 
 /// What a follower forwards to this member over the peer port.
 #[tonic::async_trait]
-impl LocalLeases for Api {
+impl LeaderCalls for Api {
+    async fn promote(&self, id: u64) -> Result<(), Status> {
+        if !self.inner.raft_status.borrow().is_leader {
+            return Err(crate::peer::server::not_leader());
+        }
+        self.promote_on_leader(id).await
+    }
+
     async fn renew(&self, id: i64) -> Result<i64, ClockError> {
         self.local_renew(id).await
     }

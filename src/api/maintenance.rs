@@ -154,7 +154,10 @@ impl Maintenance for MaintenanceService {
             raft_applied_index: store.applied_index,
             errors: Vec::new(),
             db_size_in_use: self.api.db_size_in_use_bytes(),
-            is_learner: false,
+            is_learner: store
+                .members
+                .iter()
+                .any(|m| m.id == self.api.member_id() && m.is_learner),
         }))
     }
 }

@@ -180,7 +180,7 @@ pub fn dial_timeout(election_timeout_ms: u64) -> Duration {
 
 /// One connection attempt to `url`, within `dial_timeout` (DNS included: a name whose
 /// resolver does not answer must not hold the link longer than a refused connect would).
-async fn connect(
+pub(crate) async fn connect(
     url: &str,
     dial_timeout: Duration,
 ) -> Result<RaftPeerClient<tonic::transport::Channel>, String> {

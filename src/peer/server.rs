@@ -1,8 +1,9 @@
 //! The receiving half of the transport: a tonic service stepping every message into Raft,
-//! and answering the lease calls followers forward to the leader.
+//! and answering the calls followers forward to the leader (lease keep-alives and
+//! time-to-live, member promotion).
 //!
 //! It knows the `RaftActor` only as a `Recipient<Step>` and the lease answers only as the
-//! [`LocalLeases`] trait (implemented by the gRPC layer's `Api`), so the transport depends on
+//! [`LeaderCalls`] trait (implemented by the gRPC layer's `Api`), so the transport depends on
 //! neither the Raft actor nor the API layer.
 
 use std::sync::Arc;
@@ -30,14 +31,17 @@ pub fn not_leader() -> Status {
     Status::failed_precondition(NOT_LEADER)
 }
 
-/// Lease calls answered by this member's own lease clock (it must be the leader); what a
-/// follower forwards here over the peer port.
+/// Calls only the leader can answer — lease calls (its lease clock decides expiry), member
+/// promotion (its progress knows whether a learner is in sync); what a follower forwards here
+/// over the peer port.
 #[tonic::async_trait]
-pub trait LocalLeases: Send + Sync + 'static {
+pub trait LeaderCalls: Send + Sync + 'static {
+    /// MemberPromote on the leader. Errors: the API's status (etcd's texts), [`not_leader`].
+    async fn promote(&self, id: u64) -> Result<(), Status>;
     /// Keep-alive: the granted TTL in seconds (0 = unknown lease). Errors:
     /// [`ClockError::NotPrimary`] when this member does not lead.
     async fn renew(&self, id: i64) -> Result<i64, ClockError>;
-    /// Lease.LeaseTimeToLive (ttl -1 = unknown lease). Errors as [`LocalLeases::renew`].
+    /// Lease.LeaseTimeToLive (ttl -1 = unknown lease). Errors as [`LeaderCalls::renew`].
     async fn time_to_live(
         &self,
         request: LeaseTimeToLiveRequest,
@@ -48,20 +52,28 @@ pub trait LocalLeases: Send + Sync + 'static {
 pub struct PeerService {
     raft: Recipient<Step>,
     cluster_id: u64,
-    leases: Arc<dyn LocalLeases>,
+    leases: Arc<dyn LeaderCalls>,
     images: Option<Recipient<InstallImage>>,
+    members: Option<Recipient<crate::mvcc::actor::GetStatus>>,
 }
 
 impl PeerService {
     /// Steps received messages into `raft`; refuses batches of another `cluster_id`; answers
     /// forwarded lease calls through `leases`.
-    pub fn new(raft: Recipient<Step>, cluster_id: u64, leases: Arc<dyn LocalLeases>) -> Self {
+    pub fn new(raft: Recipient<Step>, cluster_id: u64, leases: Arc<dyn LeaderCalls>) -> Self {
         Self {
             raft,
             cluster_id,
             leases,
             images: None,
+            members: None,
         }
+    }
+
+    /// Answers `Members` from `store`'s member table (the `StoreActor`).
+    pub fn with_members(mut self, store: Recipient<crate::mvcc::actor::GetStatus>) -> Self {
+        self.members = Some(store);
+        self
     }
 
     /// Installs received snapshot images through `store` (the `StoreActor`); without it,
@@ -189,6 +201,45 @@ impl RaftPeer for PeerService {
             tracing::warn!("snapshot receive failed: {}", status.message());
         }
         outcome.map(Response::new)
+    }
+
+    /// The member table, for a member about to join (`--initial-cluster-state existing`).
+    async fn members(
+        &self,
+        _: Request<crate::pb::peerpb::MembersRequest>,
+    ) -> Result<Response<crate::pb::peerpb::MembersResponse>, Status> {
+        let Some(store) = &self.members else {
+            return Err(Status::unimplemented("this member serves no member table"));
+        };
+        let status = store
+            .send(crate::mvcc::actor::GetStatus)
+            .await
+            .map_err(|e| Status::unavailable(format!("store gone: {e}")))?;
+        let members = status
+            .members
+            .into_iter()
+            .map(|m| crate::pb::peerpb::PeerMember {
+                id: m.id,
+                peer_urls: m.peer_urls,
+                is_learner: m.is_learner,
+                name: m.name,
+                client_urls: m.client_urls,
+            })
+            .collect();
+        Ok(Response::new(crate::pb::peerpb::MembersResponse {
+            cluster_id: self.cluster_id,
+            members,
+        }))
+    }
+
+    async fn promote(
+        &self,
+        request: Request<crate::pb::peerpb::PromoteForward>,
+    ) -> Result<Response<crate::pb::peerpb::PromoteAck>, Status> {
+        let r = request.into_inner();
+        self.check_cluster(r.cluster_id)?;
+        self.leases.promote(r.id).await?;
+        Ok(Response::new(crate::pb::peerpb::PromoteAck {}))
     }
 
     async fn lease_renew(

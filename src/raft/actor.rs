@@ -487,6 +487,26 @@ impl Handler<ProposeConfChange> for RaftActor {
     }
 }
 
+/// On the leader: (the learner's match index, the leader's own), from its progress of `id`;
+/// `None` when this member does not lead or tracks no such member.
+#[derive(Message)]
+#[rtype(result = "Option<(u64, u64)>")]
+pub struct LearnerProgress {
+    /// The member.
+    pub id: NodeId,
+}
+
+impl Handler<LearnerProgress> for RaftActor {
+    type Result = Option<(u64, u64)>;
+
+    fn handle(&mut self, msg: LearnerProgress, _: &mut Context<Self>) -> Self::Result {
+        let status = self.driver.raw().status();
+        let learner = status.progress.get(&msg.id)?.match_index;
+        let leader = status.progress.get(&status.id)?.match_index;
+        Some((learner, leader))
+    }
+}
+
 /// Ask for a read index (Raft thesis §6.4): answers with the commit index a linearizable read
 /// must wait for the StoreActor to apply.
 #[derive(Message)]
