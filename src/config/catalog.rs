@@ -634,7 +634,7 @@ const NOTES: &[(&str, &str)] = &[
     ),
     (
         "initial-cluster-state",
-        "`existing` is refused at start: joining is not implemented yet",
+        "`existing` joins a running cluster: the member table comes from a peer (start the member `etcdctl member add` created)",
     ),
     (
         "max-concurrent-streams",
