@@ -75,6 +75,14 @@ impl ChangeContext {
     }
 }
 
+/// The removed members' ids, shared with the peer transport so it can tell a removed member
+/// that it is (etcd rafthttp answers such a peer "the member has been permanently removed").
+pub type RemovedIds = std::sync::Arc<std::sync::RwLock<std::collections::BTreeSet<u64>>>;
+
+/// What a member answers a removed member's Raft traffic with, and what makes the removed
+/// member stop when it hears it (etcd's text).
+pub const REMOVED_TEXT: &str = "the member has been permanently removed from the cluster";
+
 /// Key prefix of the removed members' ids in the `members` keyspace (a member's own record is
 /// under its 8-byte id).
 const REMOVED_PREFIX: &[u8] = b"removed/";
@@ -83,6 +91,8 @@ const REMOVED_PREFIX: &[u8] = b"removed/";
 pub struct Members {
     members: BTreeMap<u64, Member>,
     removed: std::collections::BTreeSet<u64>,
+    /// `removed`, shared (see [`RemovedIds`]).
+    removed_view: RemovedIds,
     keyspace: Keyspace,
 }
 
@@ -126,9 +136,11 @@ impl Members {
         for id in &removed {
             members.remove(id);
         }
+        let removed_view = RemovedIds::new(std::sync::RwLock::new(removed.clone()));
         Ok(Self {
             members,
             removed,
+            removed_view,
             keyspace,
         })
     }
@@ -141,8 +153,16 @@ impl Members {
             .iter()
             .map(|(id, m)| (*id, m.peer_urls.clone()))
             .collect();
+        let view = self.removed_view.clone();
         *self = Self::open(db, &initial)?;
+        *view.write().expect("not poisoned") = self.removed.clone();
+        self.removed_view = view;
         Ok(())
+    }
+
+    /// The removed ids, shared and kept current (see [`RemovedIds`]).
+    pub fn removed_view(&self) -> RemovedIds {
+        self.removed_view.clone()
     }
 
     fn store(&self, id: u64) -> Result<(), StorageError> {
@@ -169,6 +189,7 @@ impl Members {
             MemberChange::Remove(id) => {
                 self.members.remove(id);
                 self.removed.insert(*id);
+                self.removed_view.write().expect("not poisoned").insert(*id);
                 let mut key = REMOVED_PREFIX.to_vec();
                 key.extend_from_slice(&id.to_be_bytes());
                 self.keyspace.insert(key, [])?;

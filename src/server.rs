@@ -269,6 +269,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     for m in joined_members {
         members.apply(&crate::cluster::MemberChange::Add(m))?;
     }
+    let removed_ids = members.removed_view();
     let raft_config = RaftConfig {
         id: ids.member_id,
         election_tick: cfg.election_ticks() as usize,
@@ -418,6 +419,7 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                             progress,
                             status: status_rx,
                             active: active_peers.clone(),
+                            removed: removed_ids.clone(),
                         },
                     )
                 }));
@@ -511,6 +513,7 @@ struct ClientActors {
     progress: Arc<StoreProgress>,
     status: watch::Receiver<RaftStatus>,
     active: ActivePeers,
+    removed: crate::cluster::RemovedIds,
 }
 
 async fn serve(
@@ -525,6 +528,7 @@ async fn serve(
         progress,
         status,
         active,
+        removed,
     }: ClientActors,
     db: fjall::Database,
     peer_urls: BTreeMap<u64, String>,
@@ -572,7 +576,8 @@ async fn serve(
                 std::sync::Arc::new(api.clone()),
             )
             .with_images(store_images.clone())
-            .with_members(store_status.clone()),
+            .with_members(store_status.clone())
+            .with_removed(removed.clone()),
         )
         .max_decoding_message_size(usize::MAX);
         servers.spawn(

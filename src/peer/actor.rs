@@ -322,6 +322,15 @@ async fn run_link(
                     }
                 }
                 result = &mut call => {
+                    if let Err(status) = &result
+                        && status.message() == crate::cluster::REMOVED_TEXT
+                    {
+                        // A member told us we were removed (we missed the commit of our own
+                        // removal): stop, as etcd does.
+                        tracing::error!(peer = peer_id, "{}; exiting", crate::cluster::REMOVED_TEXT);
+                        eprintln!("etcdserver: {}", crate::cluster::REMOVED_TEXT);
+                        std::process::exit(1);
+                    }
                     tracing::info!(peer = peer_id, "peer stream closed: {:?}", result.err());
                     break;
                 }

@@ -55,6 +55,7 @@ pub struct PeerService {
     leases: Arc<dyn LeaderCalls>,
     images: Option<Recipient<InstallImage>>,
     members: Option<Recipient<crate::mvcc::actor::GetStatus>>,
+    removed: crate::cluster::RemovedIds,
 }
 
 impl PeerService {
@@ -67,7 +68,15 @@ impl PeerService {
             leases,
             images: None,
             members: None,
+            removed: Default::default(),
         }
+    }
+
+    /// Refuses Raft traffic from the members in `removed` with
+    /// [`crate::cluster::REMOVED_TEXT`], which stops them.
+    pub fn with_removed(mut self, removed: crate::cluster::RemovedIds) -> Self {
+        self.removed = removed;
+        self
     }
 
     /// Answers `Members` from `store`'s member table (the `StoreActor`).
@@ -169,6 +178,15 @@ impl RaftPeer for PeerService {
                     "refusing raft traffic from another cluster"
                 );
                 return Err(Status::failed_precondition("cluster id mismatch"));
+            }
+            if let Some(m) = batch.messages.first()
+                && self.removed.read().expect("not poisoned").contains(&m.from)
+            {
+                tracing::warn!(
+                    peer = format_args!("{:x}", m.from),
+                    "refusing a removed member"
+                );
+                return Err(Status::failed_precondition(crate::cluster::REMOVED_TEXT));
             }
             let mut messages = Vec::with_capacity(batch.messages.len());
             for m in batch.messages {

@@ -187,14 +187,15 @@ impl RaftActor {
             .collect();
         if !members.contains(&me) {
             tracing::error!(
-                "the member has been permanently removed from the cluster; stopping in 1 s \
-                 (its data dir cannot rejoin: add a new member with a fresh one)"
+                "{}; stopping in 1 s (its data dir cannot rejoin: add a new member with a \
+                 fresh one)",
+                crate::cluster::REMOVED_TEXT
             );
             // etcd `stopWithDelay(1 s)`: answers in flight (the MemberRemove that removed
             // this member, if it came here) get out first.
             std::thread::spawn(|| {
                 std::thread::sleep(Duration::from_secs(1));
-                eprintln!("etcdserver: the member has been permanently removed from the cluster");
+                eprintln!("etcdserver: {}", crate::cluster::REMOVED_TEXT);
                 std::process::exit(1);
             });
             return;
