@@ -73,6 +73,16 @@ impl ChangeContext {
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         serde_json::from_slice(bytes).ok()
     }
+
+    /// The context of a configuration-change log entry; `None` for any other entry, an
+    /// undecodable change, or a change without ferrokv's context.
+    pub fn of_entry(entry: &crate::raft::Entry) -> Option<Self> {
+        if entry.kind != crate::raft::EntryKind::ConfChange {
+            return None;
+        }
+        let cc = crate::raft::ConfChange::decode(&entry.data).ok()?;
+        Self::decode(&cc.context)
+    }
 }
 
 /// The removed members' ids, shared with the peer transport so it can tell a removed member
@@ -83,6 +93,14 @@ pub type RemovedIds = std::sync::Arc<std::sync::RwLock<std::collections::BTreeSe
 /// member stop when it hears it (etcd's text).
 pub const REMOVED_TEXT: &str = "the member has been permanently removed from the cluster";
 
+/// Stops this process because it was removed from the cluster (etcd's message on stderr and in
+/// the log); its data dir may never serve again.
+pub fn exit_removed() -> ! {
+    tracing::error!("{REMOVED_TEXT}; exiting (add a new member with a fresh data dir instead)");
+    eprintln!("etcdserver: {REMOVED_TEXT}");
+    std::process::exit(1);
+}
+
 /// Key prefix of the removed members' ids in the `members` keyspace (a member's own record is
 /// under its 8-byte id).
 const REMOVED_PREFIX: &[u8] = b"removed/";
@@ -90,9 +108,8 @@ const REMOVED_PREFIX: &[u8] = b"removed/";
 /// The member table; see the module docs.
 pub struct Members {
     members: BTreeMap<u64, Member>,
-    removed: std::collections::BTreeSet<u64>,
-    /// `removed`, shared (see [`RemovedIds`]).
-    removed_view: RemovedIds,
+    /// The removed ids, shared (see [`RemovedIds`]).
+    removed: RemovedIds,
     keyspace: Keyspace,
 }
 
@@ -136,11 +153,9 @@ impl Members {
         for id in &removed {
             members.remove(id);
         }
-        let removed_view = RemovedIds::new(std::sync::RwLock::new(removed.clone()));
         Ok(Self {
             members,
-            removed,
-            removed_view,
+            removed: RemovedIds::new(std::sync::RwLock::new(removed)),
             keyspace,
         })
     }
@@ -153,16 +168,22 @@ impl Members {
             .iter()
             .map(|(id, m)| (*id, m.peer_urls.clone()))
             .collect();
-        let view = self.removed_view.clone();
+        // Those holding the shared set keep it: refill it rather than replace it.
+        let shared = self.removed.clone();
         *self = Self::open(db, &initial)?;
-        *view.write().expect("not poisoned") = self.removed.clone();
-        self.removed_view = view;
+        let reloaded = std::mem::take(&mut *self.removed.write().expect("not poisoned"));
+        *shared.write().expect("not poisoned") = reloaded;
+        self.removed = shared;
         Ok(())
     }
 
     /// The removed ids, shared and kept current (see [`RemovedIds`]).
     pub fn removed_view(&self) -> RemovedIds {
-        self.removed_view.clone()
+        self.removed.clone()
+    }
+
+    fn is_removed(&self, id: u64) -> bool {
+        self.removed.read().expect("not poisoned").contains(&id)
     }
 
     fn store(&self, id: u64) -> Result<(), StorageError> {
@@ -179,7 +200,7 @@ impl Members {
     pub fn apply(&mut self, change: &MemberChange) -> Result<(), StorageError> {
         match change {
             MemberChange::Add(m) => {
-                if self.removed.contains(&m.id) {
+                if self.is_removed(m.id) {
                     tracing::warn!(id = m.id, "add of a removed member ignored");
                     return Ok(());
                 }
@@ -188,8 +209,7 @@ impl Members {
             }
             MemberChange::Remove(id) => {
                 self.members.remove(id);
-                self.removed.insert(*id);
-                self.removed_view.write().expect("not poisoned").insert(*id);
+                self.removed.write().expect("not poisoned").insert(*id);
                 let mut key = REMOVED_PREFIX.to_vec();
                 key.extend_from_slice(&id.to_be_bytes());
                 self.keyspace.insert(key, [])?;
@@ -213,11 +233,6 @@ impl Members {
                 self.store(*id)
             }
         }
-    }
-
-    /// Whether `id` was removed from the cluster (it may never rejoin).
-    pub fn is_removed(&self, id: u64) -> bool {
-        self.removed.contains(&id)
     }
 
     /// Records a member's published name and client URLs (applied from the log in order).

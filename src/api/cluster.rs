@@ -78,6 +78,25 @@ fn peer_urls(raw: &[String]) -> Result<Vec<String>, Status> {
     Ok(out)
 }
 
+/// Refuses `urls` when a member other than `except` already has one of them. Errors:
+/// "etcdserver: Peer URLs already exists".
+fn check_urls_free(
+    members: &[TableMember],
+    urls: &[String],
+    except: Option<u64>,
+) -> Result<(), Status> {
+    let taken = members
+        .iter()
+        .filter(|m| Some(m.id) != except)
+        .any(|m| m.peer_urls.iter().any(|u| urls.contains(u)));
+    if taken {
+        return Err(Status::failed_precondition(
+            "etcdserver: Peer URLs already exists",
+        ));
+    }
+    Ok(())
+}
+
 /// How long a member must have been connected to a peer to count it healthy for a
 /// reconfiguration (etcd `HealthInterval`).
 pub const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -232,14 +251,7 @@ impl Cluster for ClusterService {
         let r = request.into_inner();
         let urls = peer_urls(&r.peer_ur_ls)?;
         let members = self.api.store_status().await?.members;
-        if members
-            .iter()
-            .any(|m| m.peer_urls.iter().any(|u| urls.contains(u)))
-        {
-            return Err(Status::failed_precondition(
-                "etcdserver: Peer URLs already exists",
-            ));
-        }
+        check_urls_free(&members, &urls, None)?;
         let voters: Vec<&TableMember> = members.iter().filter(|m| !m.is_learner).collect();
         if r.is_learner {
             if members.iter().filter(|m| m.is_learner).count() >= MAX_LEARNERS {
@@ -356,14 +368,7 @@ impl Cluster for ClusterService {
             .find(|m| m.id == r.id)
             .ok_or_else(not_found)?;
         let urls = peer_urls(&r.peer_ur_ls)?;
-        if members
-            .iter()
-            .any(|m| m.id != r.id && m.peer_urls.iter().any(|u| urls.contains(u)))
-        {
-            return Err(Status::failed_precondition(
-                "etcdserver: Peer URLs already exists",
-            ));
-        }
+        check_urls_free(&members, &urls, Some(r.id))?;
         let change_type = if target.is_learner {
             ConfChangeType::AddLearner
         } else {

@@ -126,10 +126,7 @@ pub fn apply_entry(kv: &mut Kv, entry: &Entry) -> Result<Option<Applied>, MvccEr
         member_change: None,
         skipped: None,
     };
-    if entry.kind == EntryKind::ConfChange
-        && let Ok(cc) = crate::raft::ConfChange::decode(&entry.data)
-        && let Some(ctx) = crate::cluster::ChangeContext::decode(&cc.context)
-    {
+    if let Some(ctx) = crate::cluster::ChangeContext::of_entry(entry) {
         applied.request_id = ctx.request_id;
         applied.member_change = Some(ctx.change);
     }

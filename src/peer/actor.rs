@@ -327,9 +327,8 @@ async fn run_link(
                     {
                         // A member told us we were removed (we missed the commit of our own
                         // removal): stop, as etcd does.
-                        tracing::error!(peer = peer_id, "{}; exiting", crate::cluster::REMOVED_TEXT);
-                        eprintln!("etcdserver: {}", crate::cluster::REMOVED_TEXT);
-                        std::process::exit(1);
+                        tracing::warn!(peer = peer_id, "a peer says this member was removed");
+                        crate::cluster::exit_removed();
                     }
                     tracing::info!(peer = peer_id, "peer stream closed: {:?}", result.err());
                     break;

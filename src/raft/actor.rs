@@ -144,16 +144,7 @@ impl RaftActor {
     /// Notes the peer URLs that configuration changes in `entries` carry.
     fn note_member_urls(&mut self, entries: &[crate::raft::Entry]) {
         use crate::cluster::{ChangeContext, MemberChange};
-        for e in entries
-            .iter()
-            .filter(|e| e.kind == crate::raft::EntryKind::ConfChange)
-        {
-            let Some(ctx) = crate::raft::ConfChange::decode(&e.data)
-                .ok()
-                .and_then(|cc| ChangeContext::decode(&cc.context))
-            else {
-                continue;
-            };
+        for ctx in entries.iter().filter_map(ChangeContext::of_entry) {
             match ctx.change {
                 MemberChange::Add(m) => {
                     if let Some(url) = m.peer_urls.first() {
@@ -186,17 +177,12 @@ impl RaftActor {
             .copied()
             .collect();
         if !members.contains(&me) {
-            tracing::error!(
-                "{}; stopping in 1 s (its data dir cannot rejoin: add a new member with a \
-                 fresh one)",
-                crate::cluster::REMOVED_TEXT
-            );
+            tracing::warn!("{}; stopping in 1 s", crate::cluster::REMOVED_TEXT);
             // etcd `stopWithDelay(1 s)`: answers in flight (the MemberRemove that removed
             // this member, if it came here) get out first.
             std::thread::spawn(|| {
                 std::thread::sleep(Duration::from_secs(1));
-                eprintln!("etcdserver: {}", crate::cluster::REMOVED_TEXT);
-                std::process::exit(1);
+                crate::cluster::exit_removed()
             });
             return;
         }
